@@ -1,0 +1,120 @@
+"""The only module that touches the compiled C core (cactus_router._cr_core)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import CoreError, NoEligibleModelError
+
+try:
+    from ._cr_core import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on how the package was installed
+    raise ImportError(
+        "cactus_router's C core (_cr_core) is not built; install the package with "
+        "'pip install .' (a C compiler is needed) rather than importing it from a source tree"
+    ) from exc
+
+#: The C core's ABI version this Python code was written against (CR_ABI_VERSION in cr_api.h).
+ABI_VERSION = 1
+
+if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build can trip this
+    raise ImportError(
+        f"cactus_router's C core is stale (ABI {lib.cr_abi_version()}, expected {ABI_VERSION}); "
+        "reinstall with 'pip install --force-reinstall .'"
+    )
+
+HASH_MAX_BYTES = 4096
+
+
+def check(status: int, what: str) -> None:
+    """Turn a non-zero C status into a typed exception naming the call."""
+    if status == 0:  # CR_OK
+        return
+    message = f"{what}: {ffi.string(lib.cr_strerror(status)).decode()}"
+    if status == lib.CR_ERR_NO_ELIGIBLE:
+        raise NoEligibleModelError(message)
+    raise CoreError(message)
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+class Index:
+    """A C routing index: owns the cr_index handle, freed when this object is collected."""
+
+    __slots__ = ("k", "d", "m", "_handle")
+
+    def __init__(self, centroids: np.ndarray, error_rates_km: np.ndarray, costs: np.ndarray) -> None:
+        c = _f32(centroids)
+        r = _f32(error_rates_km)
+        cost = np.ascontiguousarray(costs, dtype=np.float64)
+        self.k, self.d = c.shape
+        self.m = cost.shape[0]
+        out = ffi.new("cr_index **")
+        check(
+            lib.cr_index_new(
+                self.k, self.d, self.m,
+                ffi.from_buffer("float[]", c), ffi.from_buffer("float[]", r),
+                ffi.from_buffer("double[]", cost), out,
+            ),
+            "building the routing index",
+        )
+        self._handle = ffi.gc(out[0], lib.cr_index_free)
+
+    def route(self, embedding: np.ndarray, eligible: Any, lam: float) -> tuple[int, float, float, list[int], list[float]]:
+        """Route one float32 embedding; returns cluster, similarity, margin, ranking, scores."""
+        res = ffi.new("cr_result *")
+        ranking = ffi.new("int32_t[]", self.m)
+        scores = ffi.new("float[]", self.m)
+        check(
+            lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), eligible, lam, res, ranking, scores, ffi.NULL),
+            "routing an embedding",
+        )
+        n = res.n_ranked
+        return res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n)
+
+    def similarities(self, embedding: np.ndarray) -> np.ndarray:
+        """Cosine similarity of one embedding to every centroid, computed by the C core."""
+        res = ffi.new("cr_result *")
+        ranking = ffi.new("int32_t[]", self.m)
+        scores = ffi.new("float[]", self.m)
+        sims = np.empty(self.k, dtype=np.float32)
+        check(
+            lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), ffi.NULL, 0.0, res, ranking, scores,
+                         ffi.from_buffer("float[]", sims)),
+            "routing an embedding",
+        )
+        return sims
+
+    def route_batch(
+        self, embeddings: np.ndarray, eligible: Any, lam: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Route an (n, d) float32 array in one C call; returns results, rankings, scores."""
+        n = embeddings.shape[0]
+        results = np.empty(n, dtype=[("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
+        rankings = np.empty((n, self.m), dtype=np.int32)
+        scores = np.empty((n, self.m), dtype=np.float32)
+        failed = ffi.new("int32_t *")
+        status = lib.cr_route_batch(
+            self._handle, n, ffi.from_buffer("float[]", embeddings), eligible, lam,
+            ffi.cast("cr_result *", ffi.from_buffer(results)),
+            ffi.from_buffer("int32_t[]", rankings), ffi.from_buffer("float[]", scores), failed,
+        )
+        check(status, f"routing embedding {failed[0]} of the batch")
+        return results, rankings, scores
+
+
+def mask_buffer(mask: np.ndarray | None) -> Any:
+    """A C view of a uint8 eligibility mask (NULL = every model eligible)."""
+    return ffi.NULL if mask is None else ffi.from_buffer("uint8_t[]", mask)
+
+
+def hash_embed(text: str, dim: int) -> np.ndarray:
+    """Embed UTF-8 text with the C hash embedder into a unit float32 vector."""
+    data = text.encode("utf-8")
+    out = np.empty(dim, dtype=np.float32)
+    check(lib.cr_hash_embed(data, len(data), HASH_MAX_BYTES, dim, ffi.from_buffer("float[]", out)), "hash-embedding a prompt")
+    return out

@@ -1,0 +1,76 @@
+/* cactus-router C core: THE contract between csrc/ and cactus_router/_native.py.
+ *
+ * This file is fed verbatim both to cffi's cdef() and to the C compiler, so it holds only
+ * declarations (no preprocessor lines): a prototype that drifts from its definition is a
+ * compile error. Include <stdint.h> and <stddef.h> before it.
+ *
+ * Every function returns a cr_status (0 = CR_OK); outputs go through out-pointers.
+ * There is no global state: every function is safe to call from many threads at once,
+ * provided the output buffers are not shared.
+ */
+
+enum cr_status {
+    CR_OK = 0,
+    CR_ERR_NULL = 1,         /* a required pointer was NULL */
+    CR_ERR_SHAPE = 2,        /* a dimension is < 1 or too large */
+    CR_ERR_NONFINITE = 3,    /* NaN or infinity in an input */
+    CR_ERR_RANGE = 4,        /* a value is out of range (error rate outside [0, 1], negative cost) */
+    CR_ERR_NOMEM = 5,        /* allocation failed (only cr_index_new allocates) */
+    CR_ERR_NO_ELIGIBLE = 6,  /* the eligibility mask excludes every model */
+    CR_ERR_ZERO_VECTOR = 7   /* an embedding or centroid has zero norm */
+};
+
+enum { CR_ABI_VERSION = 1 };
+
+/* Upper bounds checked by cr_index_new, so sizes never overflow. */
+enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
+
+/* An immutable routing index: unit-norm centroids, error rates and costs, owned by C. */
+typedef struct cr_index cr_index;
+
+/* The outcome of routing one embedding. */
+typedef struct {
+    int32_t cluster;      /* nearest centroid */
+    float similarity;     /* its cosine similarity to the embedding */
+    float margin;         /* similarity minus the second-best similarity (2.0 when K = 1) */
+    int32_t n_ranked;     /* number of eligible models written to ranking/scores */
+} cr_result;
+
+const char *cr_strerror(int status);
+
+int cr_abi_version(void);
+
+/* Copy and validate a profile's arrays into a new index.
+ *   centroids   k x d, row-major; each row is L2-normalised on copy (a zero row is an error)
+ *   error_rates k x m, row-major: error_rates[c * m + j] is model j's error rate in cluster c
+ *   costs       m, finite and >= 0
+ * On success *out owns the memory; free it with cr_index_free. */
+int cr_index_new(int32_t k, int32_t d, int32_t m, const float *centroids,
+                 const float *error_rates, const double *costs, cr_index **out);
+
+void cr_index_free(cr_index *index);
+
+int cr_index_shape(const cr_index *index, int32_t *k, int32_t *d, int32_t *m);
+
+/* Route one embedding (length d, any non-zero norm: it is normalised before scoring).
+ *   eligible      m bytes, non-zero = eligible; NULL = every model
+ *   lambda        weight of the min-max normalised cost (normalised over eligible models), >= 0
+ *   ranking       m slots: eligible model indices, best first (first n_ranked are written)
+ *   scores        m slots: their scores, error_rate[cluster][j] + lambda * normalised_cost[j]
+ *   similarities  k slots or NULL: cosine similarity to every centroid
+ * Ties in score are broken by lower cost, then by lower model index. */
+int cr_route(const cr_index *index, const float *embedding, const uint8_t *eligible,
+             double lambda, cr_result *result, int32_t *ranking, float *scores,
+             float *similarities);
+
+/* Route n embeddings (n x d, row-major) with one mask and lambda; outputs are n x (their
+ * single-call size), row-major. Stops at the first failing row and reports its index. */
+int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
+                   const uint8_t *eligible, double lambda, cr_result *results,
+                   int32_t *rankings, float *scores, int32_t *failed_row);
+
+/* The hash embedder: signed feature hashing of the ASCII-lowercased byte n-grams (n = 2..4)
+ * and words of a UTF-8 text into dim buckets, L2-normalised. Texts longer than max_bytes are
+ * truncated to their first max_bytes/2 and last max_bytes/2 bytes. A text with no feature
+ * (empty) is CR_ERR_ZERO_VECTOR. */
+int cr_hash_embed(const char *text, size_t len, size_t max_bytes, int32_t dim, float *out);

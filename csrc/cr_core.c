@@ -1,0 +1,246 @@
+/* Nearest-centroid routing: the scoring rule of UniRoute's cluster router.
+ * C99, no Python.h, no global state; only cr_index_new allocates. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cr_api.h"
+
+struct cr_index {
+    int32_t k, d, m;
+    float *centroids;    /* k x d, unit rows */
+    float *error_rates;  /* k x m */
+    double *costs;       /* m */
+};
+
+const char *cr_strerror(int status)
+{
+    switch (status) {
+    case CR_OK: return "ok";
+    case CR_ERR_NULL: return "a required pointer was NULL";
+    case CR_ERR_SHAPE: return "a dimension is out of range";
+    case CR_ERR_NONFINITE: return "an input contains NaN or infinity";
+    case CR_ERR_RANGE: return "a value is out of range (error rate outside [0, 1] or negative cost)";
+    case CR_ERR_NOMEM: return "out of memory";
+    case CR_ERR_NO_ELIGIBLE: return "no model is eligible";
+    case CR_ERR_ZERO_VECTOR: return "a vector has zero norm";
+    default: return "unknown status";
+    }
+}
+
+int cr_abi_version(void) { return CR_ABI_VERSION; }
+
+/* Sum of squares in double: finite for any finite float input, so overflow is never mistaken
+ * for an infinity in the data, and denormals still count. */
+static double sumsq_checked(const float *x, size_t n, int *finite)
+{
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++) acc[l] += (double)x[i + l] * (double)x[i + l];
+    double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    *finite = isfinite(s) ? 1 : 0;
+    return s;
+}
+
+/* 32 independent float accumulators: the compiler vectorises them without -ffast-math, and
+ * enough of them are in flight to hide the latency of each vector add. Indices are size_t:
+ * with int32_t ones, -fwrapv (which Python's build flags add) blocks vectorisation. */
+static float dot_f(const float *a, const float *b, size_t n)
+{
+    float acc[32] = {0};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int l = 0; l < 32; l++) acc[l] += a[i + l] * b[i + l];
+    for (int w = 16; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    float s = acc[0];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static double dot_d(const float *a, const float *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
+    return s;
+}
+
+int cr_index_new(int32_t k, int32_t d, int32_t m, const float *centroids,
+                 const float *error_rates, const double *costs, cr_index **out)
+{
+    if (!centroids || !error_rates || !costs || !out) return CR_ERR_NULL;
+    *out = NULL;
+    if (k < 1 || d < 1 || m < 1 || k > CR_MAX_CLUSTERS || d > CR_MAX_DIM || m > CR_MAX_MODELS)
+        return CR_ERR_SHAPE;
+    size_t kd = (size_t)k * (size_t)d, km = (size_t)k * (size_t)m;
+    for (size_t i = 0; i < km; i++) {
+        if (!isfinite(error_rates[i])) return CR_ERR_NONFINITE;
+        if (error_rates[i] < 0.0f || error_rates[i] > 1.0f) return CR_ERR_RANGE;
+    }
+    for (int32_t j = 0; j < m; j++) {
+        if (!isfinite(costs[j])) return CR_ERR_NONFINITE;
+        if (costs[j] < 0.0) return CR_ERR_RANGE;
+    }
+    for (int32_t c = 0; c < k; c++) {
+        int finite;
+        double ss = sumsq_checked(centroids + (size_t)c * d, d, &finite);
+        if (!finite) return CR_ERR_NONFINITE;
+        if (ss == 0.0) return CR_ERR_ZERO_VECTOR;
+    }
+    cr_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return CR_ERR_NOMEM;
+    ix->centroids = malloc(kd * sizeof(float));
+    ix->error_rates = malloc(km * sizeof(float));
+    ix->costs = malloc((size_t)m * sizeof(double));
+    if (!ix->centroids || !ix->error_rates || !ix->costs) {
+        cr_index_free(ix);
+        return CR_ERR_NOMEM;
+    }
+    ix->k = k;
+    ix->d = d;
+    ix->m = m;
+    for (int32_t c = 0; c < k; c++) {
+        const float *src = centroids + (size_t)c * d;
+        float *dst = ix->centroids + (size_t)c * d;
+        int finite;
+        double inv = 1.0 / sqrt(sumsq_checked(src, d, &finite));
+        for (int32_t i = 0; i < d; i++) dst[i] = (float)((double)src[i] * inv);
+    }
+    memcpy(ix->error_rates, error_rates, km * sizeof(float));
+    memcpy(ix->costs, costs, (size_t)m * sizeof(double));
+    *out = ix;
+    return CR_OK;
+}
+
+void cr_index_free(cr_index *index)
+{
+    if (!index) return;
+    free(index->centroids);
+    free(index->error_rates);
+    free(index->costs);
+    free(index);
+}
+
+int cr_index_shape(const cr_index *index, int32_t *k, int32_t *d, int32_t *m)
+{
+    if (!index || !k || !d || !m) return CR_ERR_NULL;
+    *k = index->k;
+    *d = index->d;
+    *m = index->m;
+    return CR_OK;
+}
+
+/* Does model a rank before model b? Lower score, then lower cost, then lower index. */
+static int ranks_before(float sa, double ca, int32_t a, float sb, double cb, int32_t b)
+{
+    if (sa != sb) return sa < sb;
+    if (ca != cb) return ca < cb;
+    return a < b;
+}
+
+static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible, double lambda,
+                     cr_result *res, int32_t *ranking, float *scores, float *sims)
+{
+    const int32_t k = ix->k, d = ix->d, m = ix->m;
+    int finite;
+    double ss = sumsq_checked(e, d, &finite);
+    if (!finite) return CR_ERR_NONFINITE;
+    if (ss == 0.0) return CR_ERR_ZERO_VECTOR;
+    double norm = sqrt(ss);
+    /* Float dots are exact enough for a unit-scale vector; far outside it (huge or denormal
+     * entries) the double path keeps the products representable. */
+    int use_float = norm > 1e-15 && norm < 1e15;
+
+    int32_t best = 0;
+    double s1 = -INFINITY, s2 = -INFINITY;
+    for (int32_t c = 0; c < k; c++) {
+        const float *cent = ix->centroids + (size_t)c * d;
+        double s = (use_float ? (double)dot_f(cent, e, d) : dot_d(cent, e, d)) / norm;
+        if (sims) sims[c] = (float)s;
+        if (s > s1) {
+            s2 = s1;
+            s1 = s;
+            best = c;
+        } else if (s > s2) {
+            s2 = s;
+        }
+    }
+
+    double cmin = INFINITY, cmax = -INFINITY;
+    int32_t n = 0;
+    for (int32_t j = 0; j < m; j++) {
+        if (eligible && !eligible[j]) continue;
+        if (ix->costs[j] < cmin) cmin = ix->costs[j];
+        if (ix->costs[j] > cmax) cmax = ix->costs[j];
+        n++;
+    }
+    if (n == 0) return CR_ERR_NO_ELIGIBLE;
+    double span = cmax - cmin;
+    const float *rates = ix->error_rates + (size_t)best * m;
+
+    /* Insertion sort by (score, cost, index): M is small, and it needs no scratch memory. */
+    int32_t filled = 0;
+    for (int32_t j = 0; j < m; j++) {
+        if (eligible && !eligible[j]) continue;
+        double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
+        float sc = (float)((double)rates[j] + lambda * nc);
+        int32_t p = filled;
+        while (p > 0 && ranks_before(sc, ix->costs[j], j, scores[p - 1],
+                                     ix->costs[ranking[p - 1]], ranking[p - 1])) {
+            ranking[p] = ranking[p - 1];
+            scores[p] = scores[p - 1];
+            p--;
+        }
+        ranking[p] = j;
+        scores[p] = sc;
+        filled++;
+    }
+    res->cluster = best;
+    res->similarity = (float)s1;
+    res->margin = k > 1 ? (float)(s1 - s2) : 2.0f;
+    res->n_ranked = n;
+    return CR_OK;
+}
+
+static int check_route_args(const cr_index *ix, const void *e, const void *res, const void *ranking,
+                            const void *scores, double lambda)
+{
+    if (!ix || !e || !res || !ranking || !scores) return CR_ERR_NULL;
+    if (!isfinite(lambda)) return CR_ERR_NONFINITE;
+    if (lambda < 0.0) return CR_ERR_RANGE;
+    return CR_OK;
+}
+
+int cr_route(const cr_index *index, const float *embedding, const uint8_t *eligible,
+             double lambda, cr_result *result, int32_t *ranking, float *scores,
+             float *similarities)
+{
+    int st = check_route_args(index, embedding, result, ranking, scores, lambda);
+    if (st != CR_OK) return st;
+    return route_one(index, embedding, eligible, lambda, result, ranking, scores, similarities);
+}
+
+int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
+                   const uint8_t *eligible, double lambda, cr_result *results,
+                   int32_t *rankings, float *scores, int32_t *failed_row)
+{
+    int st = check_route_args(index, embeddings, results, rankings, scores, lambda);
+    if (st != CR_OK) return st;
+    if (!failed_row) return CR_ERR_NULL;
+    *failed_row = -1;
+    if (n < 0) return CR_ERR_SHAPE;
+    const size_t d = (size_t)index->d, m = (size_t)index->m;
+    for (int32_t i = 0; i < n; i++) {
+        st = route_one(index, embeddings + (size_t)i * d, eligible, lambda, results + i,
+                       rankings + (size_t)i * m, scores + (size_t)i * m, NULL);
+        if (st != CR_OK) {
+            *failed_row = i;
+            return st;
+        }
+    }
+    return CR_OK;
+}
