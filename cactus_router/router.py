@@ -1,0 +1,370 @@
+"""The Router: embed a prompt, find its cluster, pick the model with the lowest score."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from . import _native
+from .embedders import Embedder, embedder_for_profile, get_embedder
+from .embedders._base import PROBE_MIN_COSINE, l2_normalise
+from .errors import EmbedderMismatchError, NoEligibleModelError, RouterError
+from .profile import CAPABILITIES, Profile
+
+_MASK_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of routing one prompt.
+
+    Attributes:
+        model: the chosen model id (the first entry of ``ranking``).
+        cluster: index of the nearest centroid.
+        similarity: cosine similarity of the prompt to that centroid.
+        margin: similarity minus the second-nearest cluster's (small = ambiguous; 2.0 if K = 1).
+        expected_error: the chosen model's error rate in the cluster.
+        cost: the chosen model's cost, as given in the profile.
+        score: ``expected_error + lambda * normalised_cost`` of the chosen model.
+        ranking: every eligible model as ``(model_id, score)``, best first.
+        cost_bias: the cost knob used (0 = best quality, 1 = cheapest).
+        embed_ms: time spent embedding the prompt (0 for route_embedding; the batch mean for
+            route_many).
+        score_ms: time spent scoring in the C core (the batch mean for route_many).
+    """
+
+    model: str
+    cluster: int
+    similarity: float
+    margin: float
+    expected_error: float
+    cost: float
+    score: float
+    ranking: tuple[tuple[str, float], ...]
+    cost_bias: float
+    embed_ms: float
+    score_ms: float
+
+
+class DecisionBatch(Sequence[Decision]):
+    """The decisions of one batch, held as arrays; indexing or iterating yields Decisions.
+
+    Columnar attributes (read-only NumPy arrays of length n) serve bulk use without building n
+    objects: ``models`` (ids), ``model_index``, ``cluster``, ``similarity``, ``margin``,
+    ``expected_error``, ``cost``, ``score``.
+    """
+
+    __slots__ = ("_ids", "_rankings", "_scores", "model_index", "cluster", "similarity", "margin",
+                 "expected_error", "cost", "score", "cost_bias", "embed_ms", "score_ms")
+
+    def __init__(self, ids: tuple[str, ...], rates: np.ndarray, costs: np.ndarray, results: np.ndarray,
+                 rankings: np.ndarray, scores: np.ndarray, cost_bias: float, embed_ms: float, score_ms: float) -> None:
+        width = int(results["n_ranked"][0]) if len(results) else 0
+        self._ids = ids
+        self._rankings = rankings[:, :width]
+        self._scores = scores[:, :width]
+        self.model_index = self._rankings[:, 0] if width else np.zeros(0, dtype=np.int32)
+        self.cluster = results["cluster"]
+        self.similarity = results["similarity"]
+        self.margin = results["margin"]
+        self.expected_error = rates[self.cluster, self.model_index].astype(np.float64)
+        self.cost = costs[self.model_index]
+        self.score = self._scores[:, 0] if width else np.zeros(0, dtype=np.float32)
+        for a in (self._rankings, self._scores, self.model_index, self.cluster, self.similarity, self.margin,
+                  self.expected_error, self.cost, self.score):
+            a.setflags(write=False)
+        self.cost_bias = cost_bias
+        self.embed_ms = embed_ms
+        self.score_ms = score_ms
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The chosen model id of every row."""
+        ids = self._ids
+        return tuple(ids[j] for j in self.model_index.tolist())
+
+    def __len__(self) -> int:
+        return int(self.cluster.shape[0])
+
+    def _one(self, i: int) -> Decision:
+        ids = self._ids
+        ranking = self._rankings[i].tolist()
+        scores = self._scores[i].tolist()
+        return Decision(ids[ranking[0]], int(self.cluster[i]), float(self.similarity[i]), float(self.margin[i]),
+                        float(self.expected_error[i]), float(self.cost[i]), scores[0],
+                        tuple(zip([ids[j] for j in ranking], scores)), self.cost_bias, self.embed_ms, self.score_ms)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._one(j) for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"decision index {i} out of range for a batch of {n}")
+        return self._one(i % n)
+
+    def __repr__(self) -> str:
+        return f"DecisionBatch(n={len(self)}, cost_bias={self.cost_bias})"
+
+
+def _check_cost_bias(cost_bias: Any) -> float:
+    if isinstance(cost_bias, bool) or not isinstance(cost_bias, (int, float)) or not 0.0 <= cost_bias <= 1.0:
+        raise ValueError(f"cost_bias must be a number in [0, 1] (0 = best quality, 1 = cheapest), got {cost_bias!r}")
+    return float(cost_bias)
+
+
+class Router:
+    """Routes prompts with a profile and the embedder it was built with. Immutable, thread-safe.
+
+    Prefer ``Router.load``. The constructor checks that ``embedder`` produces the profile's
+    embedding space (its probe embeddings) and raises EmbedderMismatchError otherwise, unless
+    ``allow_embedder_mismatch`` is set.
+    """
+
+    __slots__ = ("_profile", "_embedder", "_index", "_ids", "_costs", "_rates", "_masks", "_no_mask", "_default_lam")
+
+    def __init__(self, profile: Profile, embedder: Embedder, *, allow_embedder_mismatch: bool = False) -> None:
+        if not isinstance(profile, Profile):
+            raise TypeError(f"profile must be a Profile, got {type(profile).__name__}; use Router.load(path)")
+        _check_embedder(profile, embedder, allow_embedder_mismatch)
+        self._profile = profile
+        self._embedder = embedder
+        self._rates = profile.error_matrix()
+        self._costs = np.array([m.cost for m in profile.models], dtype=np.float64)
+        self._ids = profile.model_ids
+        self._index = _native.Index(profile.centroids, self._rates, self._costs)
+        self._masks: dict[tuple[Any, ...], Any] = {}
+        # The unconstrained call is the hot path: its mask and lambda are computed once here.
+        self._no_mask = _native.mask_buffer(None)
+        self._default_lam = profile.routing.lam()
+
+    @classmethod
+    def load(
+        cls,
+        profile: str | os.PathLike[str] | Profile = "default",
+        *,
+        embedder: str | Embedder | None = None,
+        allow_embedder_mismatch: bool = False,
+    ) -> Router:
+        """Load a router from a profile path, a bundled profile name, or a Profile.
+
+        Args:
+            profile: a path to a profile JSON file, a bundled name (``"default"``), or a Profile.
+            embedder: an Embedder, a name (``"minilm"``, ``"hash"``, ``"cactus:PATH"``), or None
+                for the embedder the profile records.
+            allow_embedder_mismatch: route even if the embedder's probe embeddings differ from the
+                profile's (the dimension must still match).
+
+        Raises:
+            ProfileError: the profile is missing or invalid.
+            EmbedderError: the embedder cannot be created.
+            EmbedderMismatchError: the embedder is not the one the profile was built with.
+        """
+        prof = profile if isinstance(profile, Profile) else Profile.load(profile)
+        emb = embedder_for_profile(prof.embedder) if embedder is None else get_embedder(embedder)
+        return cls(prof, emb, allow_embedder_mismatch=allow_embedder_mismatch)
+
+    @property
+    def profile(self) -> Profile:
+        """The routing profile."""
+        return self._profile
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder that turns prompts into vectors."""
+        return self._embedder
+
+    def route(
+        self,
+        prompt: str,
+        *,
+        cost_bias: float | None = None,
+        require: Collection[str] = (),
+        allow: Collection[str] | None = None,
+        max_size_mb: float | None = None,
+    ) -> Decision:
+        """Pick a model for one prompt.
+
+        Args:
+            prompt: the text to route.
+            cost_bias: in [0, 1]; 0 = best expected quality regardless of cost, 1 = strongest
+                preference for cheap models; None = the profile's default.
+            require: capabilities the model must have (``"text"``, ``"tools"``, ``"vision"``,
+                ``"embed"``).
+            allow: only these model ids (e.g. the models present on this device).
+            max_size_mb: only models whose size_mb is known and at most this.
+
+        Raises:
+            PromptError: the prompt is not a non-empty str.
+            NoEligibleModelError: no model meets require/allow/max_size_mb.
+            ValueError: cost_bias is outside [0, 1].
+        """
+        t0 = perf_counter()
+        vec = self._embedder.embed(prompt)
+        return self._decide(vec, perf_counter() - t0, cost_bias, require, allow, max_size_mb)
+
+    def route_embedding(
+        self,
+        embedding: Any,
+        *,
+        cost_bias: float | None = None,
+        require: Collection[str] = (),
+        allow: Collection[str] | None = None,
+        max_size_mb: float | None = None,
+    ) -> Decision:
+        """Pick a model for a precomputed embedding of length ``profile.dim`` (normalised in C)."""
+        vec = np.ascontiguousarray(embedding, dtype=np.float32)
+        if vec.shape != (self._index.d,):
+            raise ValueError(f"embedding must have shape ({self._index.d},), got {vec.shape}")
+        return self._decide(vec, 0.0, cost_bias, require, allow, max_size_mb)
+
+    def route_many(
+        self,
+        prompts: Sequence[str],
+        *,
+        cost_bias: float | None = None,
+        require: Collection[str] = (),
+        allow: Collection[str] | None = None,
+        max_size_mb: float | None = None,
+    ) -> DecisionBatch:
+        """Route many prompts: one batched embedding pass, then one C call for the batch."""
+        t0 = perf_counter()
+        vecs = self._embedder.embed_many(prompts)
+        embed_s = perf_counter() - t0
+        return self._decide_many(vecs, embed_s, cost_bias, require, allow, max_size_mb)
+
+    def route_embeddings(
+        self,
+        embeddings: Any,
+        *,
+        cost_bias: float | None = None,
+        require: Collection[str] = (),
+        allow: Collection[str] | None = None,
+        max_size_mb: float | None = None,
+    ) -> DecisionBatch:
+        """Route an (n, dim) array of precomputed embeddings in one C call."""
+        vecs = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self._index.d:
+            raise ValueError(f"embeddings must have shape (n, {self._index.d}), got {vecs.shape}")
+        return self._decide_many(vecs, 0.0, cost_bias, require, allow, max_size_mb)
+
+    def eligible(
+        self, require: Collection[str] = (), allow: Collection[str] | None = None, max_size_mb: float | None = None
+    ) -> tuple[str, ...]:
+        """The model ids that meet the constraints, in profile order."""
+        mask = self._mask(require, allow, max_size_mb)[0]
+        return self._ids if mask is None else tuple(i for i, ok in zip(self._ids, mask) if ok)
+
+    def _mask(self, require: Collection[str], allow: Collection[str] | None, max_size_mb: float | None) -> tuple[Any, Any]:
+        if isinstance(require, str) or isinstance(allow, str):
+            raise TypeError("require and allow take collections of strings, e.g. require=['vision']")
+        key = (tuple(sorted(require)), None if allow is None else tuple(sorted(allow)), max_size_mb)
+        hit = self._masks.get(key)
+        if hit is not None:
+            return hit
+        unknown = set(key[0]) - CAPABILITIES
+        if unknown:
+            raise ValueError(f"unknown capability {sorted(unknown)[0]!r}; known: {', '.join(sorted(CAPABILITIES))}")
+        if allow is not None:
+            missing = set(key[1]) - set(self._ids)
+            if missing:
+                raise NoEligibleModelError(f"allow names model(s) not in the profile: {', '.join(sorted(missing))}")
+        if max_size_mb is not None and (isinstance(max_size_mb, bool) or not isinstance(max_size_mb, (int, float)) or not max_size_mb >= 0):
+            raise ValueError(f"max_size_mb must be a number >= 0, got {max_size_mb!r}")
+        ok = np.ones(len(self._ids), dtype=np.uint8)
+        for j, m in enumerate(self._profile.models):
+            if not set(key[0]) <= m.capabilities:
+                ok[j] = 0
+            if allow is not None and m.id not in key[1]:
+                ok[j] = 0
+            if max_size_mb is not None and (m.size_mb is None or m.size_mb > max_size_mb):
+                ok[j] = 0
+        if not ok.any():
+            raise NoEligibleModelError(_no_eligible_message(key[0], key[1], max_size_mb))
+        entry = (None, _native.mask_buffer(None)) if ok.all() else (ok, _native.mask_buffer(ok))
+        if len(self._masks) >= _MASK_CACHE_SIZE:
+            self._masks.clear()
+        self._masks[key] = entry
+        return entry
+
+    def _knobs(self, cost_bias: float | None, require: Collection[str], allow: Collection[str] | None,
+               max_size_mb: float | None) -> tuple[float, float, Any]:
+        """The cost_bias, lambda and C mask buffer of a call."""
+        if cost_bias is None:
+            bias, lam = self._profile.routing.cost_bias, self._default_lam
+        else:
+            bias = _check_cost_bias(cost_bias)
+            lam = self._profile.routing.lam(bias)
+        if not require and allow is None and max_size_mb is None:
+            return bias, lam, self._no_mask
+        return bias, lam, self._mask(require, allow, max_size_mb)[1]
+
+    def _decide(self, vec: np.ndarray, embed_s: float, cost_bias: float | None, require: Collection[str],
+                allow: Collection[str] | None, max_size_mb: float | None) -> Decision:
+        bias, lam, buf = self._knobs(cost_bias, require, allow, max_size_mb)
+        t0 = perf_counter()
+        cluster, sim, margin, ranking, scores = self._index.route(vec, buf, lam)
+        score_s = perf_counter() - t0
+        best = ranking[0]
+        ids = self._ids
+        return Decision(
+            ids[best], cluster, sim, margin, float(self._rates[cluster, best]), float(self._costs[best]),
+            scores[0], tuple(zip(map(ids.__getitem__, ranking), scores)), bias, embed_s * 1e3, score_s * 1e3,
+        )
+
+    def _decide_many(self, vecs: np.ndarray, embed_s: float, cost_bias: float | None, require: Collection[str],
+                     allow: Collection[str] | None, max_size_mb: float | None) -> DecisionBatch:
+        bias, lam, buf = self._knobs(cost_bias, require, allow, max_size_mb)
+        n = max(vecs.shape[0], 1)
+        t0 = perf_counter()
+        results, rankings, scores = self._index.route_batch(vecs, buf, lam)
+        score_ms = (perf_counter() - t0) * 1e3 / n
+        return DecisionBatch(self._ids, self._rates, self._costs, results, rankings, scores, bias, embed_s * 1e3 / n,
+                             score_ms)
+
+    def __repr__(self) -> str:
+        p = self._profile
+        return f"Router(embedder={self._embedder.name!r}, k={p.k}, dim={p.dim}, models={len(p.models)})"
+
+
+def _no_eligible_message(require: tuple[str, ...], allow: tuple[str, ...] | None, max_size_mb: float | None) -> str:
+    parts = []
+    if require:
+        parts.append(f"require={list(require)}")
+    if allow is not None:
+        parts.append(f"allow={list(allow)}")
+    if max_size_mb is not None:
+        parts.append(f"max_size_mb={max_size_mb}")
+    return f"no model in the profile meets {', '.join(parts)}; relax a constraint or add a model"
+
+
+def _check_embedder(profile: Profile, embedder: Embedder, allow_mismatch: bool) -> None:
+    info = profile.embedder
+    if embedder.dim != info.dim:
+        raise EmbedderMismatchError(
+            f"the profile was built with {info.name!r} ({info.dim} dimensions) but the embedder "
+            f"{embedder.name!r} has {embedder.dim}; use the profile's embedder or retrain"
+        )
+    if info.fingerprint is None or info.probe_vectors is None:
+        return  # legacy profile: Profile.from_dict has already warned
+    probes = l2_normalise(embedder.embed_many(list(info.probe_texts)))
+    stored = l2_normalise(info.probe_vectors)
+    cosine = float(np.min(np.sum(probes * stored, axis=1)))
+    if (embedder.name == info.name and cosine >= PROBE_MIN_COSINE) or allow_mismatch:
+        if allow_mismatch and cosine < PROBE_MIN_COSINE:
+            warnings.warn(f"routing with embedder {embedder.name!r} on a profile built with {info.name!r} "
+                          f"(probe cosine {cosine:.3f}): decisions may be meaningless", RuntimeWarning, stacklevel=3)
+        return
+    raise EmbedderMismatchError(
+        f"the profile was built with embedder {info.name!r} ({info.fingerprint}) but the active embedder is "
+        f"{embedder.name!r} ({embedder.fingerprint}), probe cosine {cosine:.3f} < {PROBE_MIN_COSINE}; pass the "
+        "profile's embedder, retrain the profile with this one, or set allow_embedder_mismatch=True"
+    )
+
+
+__all__ = ["Decision", "DecisionBatch", "Router", "RouterError"]

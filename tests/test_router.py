@@ -1,0 +1,183 @@
+"""The public Router API: decisions, constraints, the cost knob, embedder checks, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import make_profile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cactus_router import (
+    Decision,
+    EmbedderMismatchError,
+    NoEligibleModelError,
+    PromptError,
+    Router,
+)
+from cactus_router.embedders import CallableEmbedder
+from cactus_router.embedders.hashing import HashEmbedder
+
+
+@pytest.fixture()
+def router(hash_profile, hash_embedder):
+    return Router(hash_profile, hash_embedder)
+
+
+def test_route_returns_a_consistent_decision(router):
+    """The decision's fields agree with its ranking and the profile."""
+    d = router.route("What is the capital of France?")
+    assert isinstance(d, Decision)
+    assert d.model == d.ranking[0][0] and d.score == d.ranking[0][1]
+    assert [s for _, s in d.ranking] == sorted(s for _, s in d.ranking)
+    m = router.profile.models[router.profile.model_ids.index(d.model)]
+    assert d.expected_error == pytest.approx(m.error_rates[d.cluster]) and d.cost == m.cost
+    assert d.embed_ms > 0 and d.score_ms > 0
+
+
+def test_decision_is_frozen(router):
+    """Decisions cannot be modified."""
+    d = router.route("hello there")
+    with pytest.raises(AttributeError):
+        d.model = "other"  # type: ignore[misc]
+
+
+def test_route_equals_route_embedding_of_the_embedding(router, hash_embedder):
+    """route(prompt) is route_embedding(embed(prompt))."""
+    prompt = "Write a haiku about routers"
+    a = router.route(prompt)
+    b = router.route_embedding(hash_embedder.embed(prompt))
+    assert (a.model, a.cluster, a.ranking) == (b.model, b.cluster, b.ranking)
+
+
+def test_route_many_equals_route(router):
+    """The batch path gives the same decisions as one call per prompt."""
+    prompts = [f"question number {i} about {w}" for i, w in enumerate(["maths", "code", "poems", "law"] * 5)]
+    many = router.route_many(prompts, cost_bias=0.3)
+    for p, d in zip(prompts, many):
+        one = router.route(p, cost_bias=0.3)
+        assert (d.model, d.cluster, d.ranking, d.similarity) == (one.model, one.cluster, one.ranking, one.similarity)
+    assert len(router.route_many([])) == 0
+    assert many.models == tuple(d.model for d in many) and list(many[1:3]) == [many[1], many[2]]
+
+
+def test_require_allow_and_size_cap_restrict_the_ranking(hash_embedder):
+    """Only eligible models are ranked; the constraints combine."""
+    prof = make_profile(k=3, d=64, m=4, embedder=hash_embedder, sizes=[100.0, 200.0, 300.0, None],
+                        caps=[frozenset({"text"}), frozenset({"text", "vision"}), frozenset({"text", "vision"}),
+                              frozenset({"text", "tools"})])
+    r = Router(prof, hash_embedder)
+    assert {m for m, _ in r.route("x y z", require=["vision"]).ranking} == {"m1", "m2"}
+    assert {m for m, _ in r.route("x y z", allow=["m0", "m3"]).ranking} == {"m0", "m3"}
+    assert {m for m, _ in r.route("x y z", max_size_mb=250).ranking} == {"m0", "m1"}
+    assert r.eligible(require=["vision"], max_size_mb=250) == ("m1",)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"require": ["vision"]}, r"no model in the profile meets require=\['vision'\]"),
+        ({"allow": ["ghost"]}, "allow names model"),
+        ({"max_size_mb": 1}, r"max_size_mb=1"),
+    ],
+)
+def test_no_eligible_model_names_the_constraint(router, kwargs, message):
+    """An impossible constraint is NoEligibleModelError naming it."""
+    with pytest.raises(NoEligibleModelError, match=message):
+        router.route("anything", **kwargs)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", True])
+def test_cost_bias_out_of_range_is_rejected(router, bad):
+    """cost_bias must be a number in [0, 1]."""
+    with pytest.raises(ValueError, match="cost_bias"):
+        router.route("anything", cost_bias=bad)
+
+
+@pytest.mark.parametrize("bad", [None, b"bytes", 3, "", "   \n", "bad \ud800 surrogate"])
+def test_unroutable_prompts_are_prompt_errors(router, bad):
+    """Non-strings, empty text and lone surrogates are PromptError."""
+    with pytest.raises(PromptError):
+        router.route(bad)  # type: ignore[arg-type]
+
+
+def test_embedding_of_wrong_shape_is_rejected(router):
+    """route_embedding checks the dimension before calling C."""
+    with pytest.raises(ValueError, match=r"shape \(64,\)"):
+        router.route_embedding(np.ones(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), a=st.floats(0, 1), b=st.floats(0, 1))
+def test_raising_cost_bias_never_raises_the_chosen_cost(hash_embedder, seed, a, b):
+    """The knob is monotone: more cost_bias never picks a more expensive model."""
+    prof = make_profile(k=5, d=64, m=6, seed=seed, embedder=hash_embedder,
+                        costs=list(np.random.default_rng(seed).uniform(0, 10, 6)))
+    r = Router(prof, hash_embedder)
+    lo, hi = sorted((a, b))
+    for prompt in ("summarise this text", "def f(x): return x", "2 + 2 = ?"):
+        assert r.route(prompt, cost_bias=hi).cost <= r.route(prompt, cost_bias=lo).cost
+
+
+def test_cost_bias_extremes(hash_embedder):
+    """cost_bias 0 picks the lowest error rate; cost_bias 1 with a wide lambda picks the cheapest."""
+    prof = make_profile(k=2, d=64, m=4, embedder=hash_embedder)
+    prof = type(prof)(prof.embedder, prof.centroids, prof.cluster_sizes, prof.models,
+                      type(prof.routing)(0.0, 100.0, 0.5))
+    r = Router(prof, hash_embedder)
+    d0 = r.route("pick the best", cost_bias=0.0)
+    assert d0.expected_error == pytest.approx(min(m.error_rates[d0.cluster] for m in prof.models), abs=1e-6)
+    assert r.route("pick the cheapest", cost_bias=1.0).model == "m0"
+
+
+def test_wrong_embedder_is_refused(hash_profile):
+    """A profile built with one embedder refuses another of the same dimension."""
+    other = CallableEmbedder(lambda t: np.random.default_rng(0).normal(size=(len(t), 64)), name="other", dim=64)
+    with pytest.raises(EmbedderMismatchError, match="hash-ngram-v1"):
+        Router(hash_profile, other)
+    with pytest.raises(EmbedderMismatchError, match="dimensions"):
+        Router(hash_profile, HashEmbedder(32))
+
+
+def test_same_name_different_space_is_refused(hash_profile):
+    """Reusing the profile's embedder name with another model is caught by the probes."""
+    impostor = CallableEmbedder(lambda t: np.random.default_rng(1).normal(size=(len(t), 64)),
+                                name="hash-ngram-v1", dim=64)
+    with pytest.raises(EmbedderMismatchError, match="probe cosine"):
+        Router(hash_profile, impostor)
+
+
+def test_mismatch_can_be_overridden_explicitly(hash_profile):
+    """allow_embedder_mismatch=True routes, with a warning."""
+    other = CallableEmbedder(lambda t: np.ones((len(t), 64)), name="other", dim=64)
+    with pytest.warns(RuntimeWarning, match="meaningless"):
+        r = Router(hash_profile, other, allow_embedder_mismatch=True)
+    assert r.route("hi").model in hash_profile.model_ids
+
+
+def test_load_by_path_and_name_resolution(tmp_path, hash_profile):
+    """Router.load takes a path and recreates the recorded hash embedder from its name."""
+    path = tmp_path / "p.json"
+    hash_profile.save(path)
+    r = Router.load(str(path))
+    assert r.embedder.name == "hash-ngram-v1" and r.embedder.dim == 64
+    assert r.route("hello").model in hash_profile.model_ids
+
+
+def test_shared_router_across_threads_matches_sequential(router):
+    """8 threads routing through one Router give exactly the sequential decisions."""
+    prompts = [f"prompt {i} {'x' * (i % 7)}" for i in range(200)]
+    expected = [(d.model, d.cluster, d.ranking) for d in (router.route(p) for p in prompts)]
+    results: dict[int, list] = {}
+
+    def work(t: int) -> None:
+        results[t] = [(d.model, d.cluster, d.ranking) for d in (router.route(p) for p in prompts)]
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[t] == expected for t in range(8))
