@@ -1,0 +1,160 @@
+"""Routing tables: labelled prompts with per-model scores (JSONL), and the LLMRouter importer."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RoutingTableError
+
+#: Largest routing-table file read (bytes).
+MAX_TABLE_BYTES = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RoutingRow:
+    """One labelled prompt: each model's score in [0, 1] (1 = a perfect answer)."""
+
+    prompt: str
+    scores: Mapping[str, float]
+    task: str | None = None
+    id: str | None = None
+    costs: Mapping[str, float] | None = field(default=None, compare=False)
+
+
+def _row_from_obj(obj: Any, where: str) -> RoutingRow:
+    if not isinstance(obj, dict):
+        raise RoutingTableError(f"{where}: a row must be a JSON object")
+    prompt = obj.get("prompt", obj.get("question"))
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RoutingTableError(f"{where}: 'prompt' must be a non-empty string")
+    scores = obj.get("scores")
+    if not isinstance(scores, dict) or not scores:
+        raise RoutingTableError(f"{where}: 'scores' must be a non-empty object {{model: score}}")
+    for model, s in scores.items():
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and 0.0 <= s <= 1.0):
+            raise RoutingTableError(f"{where}: scores[{model!r}] must be a number in [0, 1], got {s!r}")
+    costs = obj.get("costs")
+    if costs is not None:
+        if not isinstance(costs, dict):
+            raise RoutingTableError(f"{where}: 'costs' must be an object {{model: cost}}")
+        for model, c in costs.items():
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not (math.isfinite(c) and c >= 0):
+                raise RoutingTableError(f"{where}: costs[{model!r}] must be a number >= 0, got {c!r}")
+    for key in ("task", "id"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise RoutingTableError(f"{where}: {key!r} must be a string")
+    return RoutingRow(prompt, dict(scores), obj.get("task"), obj.get("id"), None if costs is None else dict(costs))
+
+
+def _lines(text: str) -> list[str]:
+    # JSONL lines end at "\n" only: str.splitlines() would also split at U+2028 and friends,
+    # which may stand unescaped inside a JSON string.
+    return text.split("\n")
+
+
+def read_table(path: str | os.PathLike[str], *, queries: str | os.PathLike[str] | None = None) -> list[RoutingRow]:
+    """Read a routing table: JSONL rows, or an LLMRouter JSON list (``{"question", "scores"}``).
+
+    Args:
+        path: the table. ``.jsonl``: one ``{"prompt", "scores", "task"?, "id"?, "costs"?}`` per line.
+            A JSON array: the LLMRouter layout.
+        queries: for the LLMRouter layout, its ``default_query_*.jsonl`` file, joined on the
+            prompt text to fill in each row's task.
+
+    Raises:
+        RoutingTableError: unreadable file or a bad row (named by its line or index).
+    """
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_TABLE_BYTES:
+            raise RoutingTableError(f"{p}: larger than {MAX_TABLE_BYTES >> 30} GB")
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RoutingTableError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    if text.lstrip().startswith("["):
+        return _read_llmrouter(text, p, queries)
+    if queries is not None:
+        raise RoutingTableError(f"{p}: queries= joins tasks into an LLMRouter JSON list, not into JSONL")
+    rows = []
+    for lineno, line in enumerate(_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise RoutingTableError(f"{p}:{lineno}: not valid JSON ({exc})") from None
+        rows.append(_row_from_obj(obj, f"{p}:{lineno}"))
+    if not rows:
+        raise RoutingTableError(f"{p}: no rows")
+    return rows
+
+
+def _read_llmrouter(text: str, p: Path, queries: str | os.PathLike[str] | None) -> list[RoutingRow]:
+    try:
+        items = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RoutingTableError(f"{p}: not valid JSON ({exc})") from None
+    tasks: dict[str, str] = {}
+    if queries is not None:
+        for lineno, line in enumerate(_lines(Path(queries).read_text(encoding="utf-8")), start=1):
+            if line.strip():
+                try:
+                    q = json.loads(line)
+                    tasks[q["query"]] = q["task_name"]
+                except (ValueError, KeyError, TypeError):
+                    raise RoutingTableError(f"{queries}:{lineno}: expected {{'query', 'task_name'}}") from None
+    rows = []
+    for i, obj in enumerate(items):
+        row = _row_from_obj(obj, f"{p}[{i}]")
+        if queries is not None:
+            if row.prompt not in tasks:
+                raise RoutingTableError(f"{p}[{i}]: prompt not found in {queries}")
+            row = RoutingRow(row.prompt, row.scores, tasks[row.prompt], row.id, row.costs)
+        rows.append(row)
+    if not rows:
+        raise RoutingTableError(f"{p}: no rows")
+    return rows
+
+
+def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str]) -> None:
+    """Write rows as JSONL (atomically)."""
+    from ._json import write_atomic
+
+    lines = []
+    for r in rows:
+        obj: dict[str, Any] = {"prompt": r.prompt, "scores": dict(r.scores)}
+        for key in ("task", "id"):
+            if getattr(r, key) is not None:
+                obj[key] = getattr(r, key)
+        if r.costs is not None:
+            obj["costs"] = dict(r.costs)
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    write_atomic(path, "\n".join(lines) + "\n")
+
+
+def score_matrix(rows: Sequence[RoutingRow], model_ids: Sequence[str]) -> np.ndarray:
+    """An (n, M) float64 array of scores, NaN where a row has no score for a model."""
+    out = np.full((len(rows), len(model_ids)), np.nan)
+    col = {m: j for j, m in enumerate(model_ids)}
+    for i, r in enumerate(rows):
+        for m, s in r.scores.items():
+            j = col.get(m)
+            if j is not None:
+                out[i, j] = s
+    return out
+
+
+def drop_overlap(train: Sequence[RoutingRow], test: Sequence[RoutingRow]) -> list[RoutingRow]:
+    """Train rows whose prompt does not also appear in test (for a clean held-out evaluation)."""
+    held = {r.prompt for r in test}
+    return [r for r in train if r.prompt not in held]
