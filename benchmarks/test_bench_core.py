@@ -1,0 +1,91 @@
+"""Routing speed through the public API, against a NumPy reference in the same run.
+
+    pytest benchmarks/test_bench_core.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cactus_router import Profile, Router
+from cactus_router.embedders import CallableEmbedder
+from cactus_router.profile import EmbedderInfo, ModelInfo
+
+M = 12
+
+
+def _setup(k: int, d: int):
+    rng = np.random.default_rng(0)
+    cent = rng.normal(size=(k, d))
+    models = tuple(ModelInfo(id=f"model-{j}", cost=float(j + 1), error_rates=rng.random(k),
+                             counts=np.full(k, 10)) for j in range(M))
+    prof = Profile(EmbedderInfo("bench", d), cent, np.full(k, 10), models)
+    router = Router(prof, CallableEmbedder(lambda t: rng.normal(size=(len(t), d)), name="bench", dim=d))
+    return prof, router, rng.normal(size=d).astype(np.float32)
+
+
+def numpy_route(cent_unit, rates_km, ncost, ids, e, lam):
+    """The same rule in NumPy: nearest centroid, then the ranked scores."""
+    sims = cent_unit @ (e / np.linalg.norm(e))
+    c = int(np.argmax(sims))
+    scores = rates_km[c] + lam * ncost
+    order = np.argsort(scores, kind="stable")
+    return ids[order[0]], c, [(ids[j], float(scores[j])) for j in order]
+
+
+SHAPES = [(k, d) for k in (4, 16, 64) for d in (384, 1024)]
+
+
+@pytest.mark.parametrize("k,d", SHAPES)
+def test_route_embedding(benchmark, k, d):
+    _, router, e = _setup(k, d)
+    benchmark(router.route_embedding, e)
+
+
+@pytest.mark.parametrize("k,d", SHAPES)
+def test_route_embedding_reference(benchmark, k, d):
+    prof, _, e = _setup(k, d)
+    cent = prof.centroids / np.linalg.norm(prof.centroids, axis=1, keepdims=True)
+    costs = np.array([m.cost for m in prof.models])
+    ncost = (costs - costs.min()) / (costs.max() - costs.min())
+    benchmark(numpy_route, cent, prof.error_matrix(), ncost, list(prof.model_ids), e, 1.0)
+
+
+BATCH = 10_000
+
+
+def test_route_many(benchmark):
+    _, router, _ = _setup(16, 1024)
+    x = np.random.default_rng(1).normal(size=(BATCH, 1024)).astype(np.float32)
+    benchmark.extra_info["embeddings_per_call"] = BATCH
+    benchmark(router.route_embeddings, x)
+
+
+def test_route_many_reference(benchmark):
+    prof, _, _ = _setup(16, 1024)
+    x = np.random.default_rng(1).normal(size=(BATCH, 1024)).astype(np.float32)
+    cent = prof.centroids / np.linalg.norm(prof.centroids, axis=1, keepdims=True)
+    rates = prof.error_matrix()
+    costs = np.array([m.cost for m in prof.models])
+    ncost = (costs - costs.min()) / (costs.max() - costs.min())
+
+    def run():
+        c = np.argmax((x / np.linalg.norm(x, axis=1, keepdims=True)) @ cent.T, axis=1)
+        return np.argsort(rates[c] + ncost, axis=1, kind="stable")
+
+    benchmark(run)
+
+
+def test_profile_load(benchmark):
+    text = Profile.load("default").to_json()
+    benchmark.extra_info["profile_bytes"] = len(text.encode())
+    benchmark(Profile.from_json, text)
+
+
+def test_profile_load_reference(benchmark):
+    """json.loads of the same text: the floor that parsing alone costs."""
+    text = Profile.load("default").to_json()
+    benchmark(json.loads, text)
