@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
     ) from exc
 
 #: The C core's ABI version this Python code was written against (CR_ABI_VERSION in cr_api.h).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build can trip this
     raise ImportError(
@@ -26,6 +26,11 @@ if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build
     )
 
 HASH_MAX_BYTES = 4096
+
+#: NumPy view of cr_result, so a batch's results land in one array.
+RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
+if RESULT_DTYPE.itemsize != ffi.sizeof("cr_result"):  # pragma: no cover - an exotic ABI
+    raise ImportError("cr_result's layout does not match RESULT_DTYPE; please report this platform")
 
 
 def check(status: int, what: str) -> None:
@@ -64,47 +69,51 @@ class Index:
         )
         self._handle = ffi.gc(out[0], lib.cr_index_free)
 
-    def route(self, embedding: np.ndarray, eligible: Any, lam: float) -> tuple[int, float, float, list[int], list[float]]:
-        """Route one float32 embedding; returns cluster, similarity, margin, ranking, scores."""
+    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0
+              ) -> tuple[int, float, float, list[int], list[float], list[float]]:
+        """Route one float32 embedding; returns cluster, similarity, margin, ranking, scores, errors."""
+        params = ffi.new("cr_params *", (lam, temperature))
         res = ffi.new("cr_result *")
         ranking = ffi.new("int32_t[]", self.m)
         scores = ffi.new("float[]", self.m)
-        check(
-            lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), eligible, lam, res, ranking, scores, ffi.NULL),
-            "routing an embedding",
-        )
+        errors = ffi.new("float[]", self.m)
+        work = ffi.new("float[]", self.k) if temperature > 0.0 else ffi.NULL
+        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), eligible, params, res, ranking,
+                              scores, errors, work)
+        if status:
+            check(status, "routing an embedding")
         n = res.n_ranked
-        return res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n)
+        return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
+                ffi.unpack(errors, n))
 
-    def similarities(self, embedding: np.ndarray) -> np.ndarray:
-        """Cosine similarity of one embedding to every centroid, computed by the C core."""
-        res = ffi.new("cr_result *")
-        ranking = ffi.new("int32_t[]", self.m)
-        scores = ffi.new("float[]", self.m)
-        sims = np.empty(self.k, dtype=np.float32)
-        check(
-            lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), ffi.NULL, 0.0, res, ranking, scores,
-                         ffi.from_buffer("float[]", sims)),
-            "routing an embedding",
-        )
-        return sims
+    def similarities(self, embedding: np.ndarray, temperature: float = 0.0) -> np.ndarray:
+        """Per-cluster cosine similarities (temperature 0) or soft-assignment weights (> 0)."""
+        out = np.empty(self.k, dtype=np.float32)
+        m = self.m
+        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), ffi.NULL,
+                              ffi.new("cr_params *", (0.0, temperature)), ffi.new("cr_result *"),
+                              ffi.new("int32_t[]", m), ffi.new("float[]", m), ffi.new("float[]", m),
+                              ffi.from_buffer("float[]", out))
+        check(status, "routing an embedding")
+        return out
 
-    def route_batch(
-        self, embeddings: np.ndarray, eligible: Any, lam: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Route an (n, d) float32 array in one C call; returns results, rankings, scores."""
+    def route_batch(self, embeddings: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Route an (n, d) float32 array in one C call; returns results, rankings, scores, errors."""
         n = embeddings.shape[0]
-        results = np.empty(n, dtype=[("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
+        results = np.empty(n, dtype=RESULT_DTYPE)
         rankings = np.empty((n, self.m), dtype=np.int32)
         scores = np.empty((n, self.m), dtype=np.float32)
+        errors = np.empty((n, self.m), dtype=np.float32)
+        work = ffi.new("float[]", self.k)
         failed = ffi.new("int32_t *")
         status = lib.cr_route_batch(
-            self._handle, n, ffi.from_buffer("float[]", embeddings), eligible, lam,
-            ffi.cast("cr_result *", ffi.from_buffer(results)),
-            ffi.from_buffer("int32_t[]", rankings), ffi.from_buffer("float[]", scores), failed,
+            self._handle, n, ffi.from_buffer("float[]", embeddings), eligible, ffi.new("cr_params *", (lam, temperature)),
+            ffi.cast("cr_result *", ffi.from_buffer(results)), ffi.from_buffer("int32_t[]", rankings),
+            ffi.from_buffer("float[]", scores), ffi.from_buffer("float[]", errors), work, failed,
         )
         check(status, f"routing embedding {failed[0]} of the batch")
-        return results, rankings, scores
+        return results, rankings, scores, errors
 
 
 def mask_buffer(mask: np.ndarray | None) -> Any:

@@ -20,13 +20,23 @@ enum cr_status {
     CR_ERR_ZERO_VECTOR = 7   /* an embedding or centroid has zero norm */
 };
 
-enum { CR_ABI_VERSION = 1 };
+enum { CR_ABI_VERSION = 2 };
 
 /* Upper bounds checked by cr_index_new, so sizes never overflow. */
 enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
 
 /* An immutable routing index: unit-norm centroids, error rates and costs, owned by C. */
 typedef struct cr_index cr_index;
+
+/* How to score.
+ *   lambda       weight of the min-max normalised cost (normalised over eligible models), >= 0
+ *   temperature  0: each model's expected error is its rate in the nearest cluster (hard
+ *                assignment); > 0: a mix of its rates over all clusters weighted by
+ *                softmax(similarity / temperature) (soft assignment) */
+typedef struct {
+    double lambda;
+    double temperature;
+} cr_params;
 
 /* The outcome of routing one embedding. */
 typedef struct {
@@ -54,20 +64,24 @@ int cr_index_shape(const cr_index *index, int32_t *k, int32_t *d, int32_t *m);
 
 /* Route one embedding (length d, any non-zero norm: it is normalised before scoring).
  *   eligible      m bytes, non-zero = eligible; NULL = every model
- *   lambda        weight of the min-max normalised cost (normalised over eligible models), >= 0
  *   ranking       m slots: eligible model indices, best first (first n_ranked are written)
- *   scores        m slots: their scores, error_rate[cluster][j] + lambda * normalised_cost[j]
- *   similarities  k slots or NULL: cosine similarity to every centroid
+ *   scores        m slots: their scores, expected_error[j] + lambda * normalised_cost[j]
+ *   errors        m slots: their expected errors
+ *   similarities  k slots: on return, the cosine similarity to every centroid when
+ *                 temperature is 0 (may then be NULL), the soft-assignment weights (summing
+ *                 to 1) when temperature > 0
  * Ties in score are broken by lower cost, then by lower model index. */
 int cr_route(const cr_index *index, const float *embedding, const uint8_t *eligible,
-             double lambda, cr_result *result, int32_t *ranking, float *scores,
-             float *similarities);
+             const cr_params *params, cr_result *result, int32_t *ranking, float *scores,
+             float *errors, float *similarities);
 
-/* Route n embeddings (n x d, row-major) with one mask and lambda; outputs are n x (their
- * single-call size), row-major. Stops at the first failing row and reports its index. */
+/* Route n embeddings (n x d, row-major) with one mask and one set of params; outputs are
+ * n x (their single-call size), row-major. work: k floats of scratch, may be NULL when
+ * temperature is 0. Stops at the first failing row and reports its index. */
 int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
-                   const uint8_t *eligible, double lambda, cr_result *results,
-                   int32_t *rankings, float *scores, int32_t *failed_row);
+                   const uint8_t *eligible, const cr_params *params, cr_result *results,
+                   int32_t *rankings, float *scores, float *errors, float *work,
+                   int32_t *failed_row);
 
 /* The hash embedder: signed feature hashing of the ASCII-lowercased byte n-grams (n = 2..4)
  * and words of a UTF-8 text into dim buckets, L2-normalised. Texts longer than max_bytes are

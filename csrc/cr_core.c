@@ -142,12 +142,12 @@ static int ranks_before(float sa, double ca, int32_t a, float sb, double cb, int
     return a < b;
 }
 
-static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible, double lambda,
-                     cr_result *res, int32_t *ranking, float *scores, float *sims)
+static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible, const cr_params *p,
+                     cr_result *res, int32_t *ranking, float *scores, float *errors, float *sims)
 {
     const int32_t k = ix->k, d = ix->d, m = ix->m;
     int finite;
-    double ss = sumsq_checked(e, d, &finite);
+    double ss = sumsq_checked(e, (size_t)d, &finite);
     if (!finite) return CR_ERR_NONFINITE;
     if (ss == 0.0) return CR_ERR_ZERO_VECTOR;
     double norm = sqrt(ss);
@@ -159,7 +159,7 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
     double s1 = -INFINITY, s2 = -INFINITY;
     for (int32_t c = 0; c < k; c++) {
         const float *cent = ix->centroids + (size_t)c * d;
-        double s = (use_float ? (double)dot_f(cent, e, d) : dot_d(cent, e, d)) / norm;
+        double s = (use_float ? (double)dot_f(cent, e, (size_t)d) : dot_d(cent, e, (size_t)d)) / norm;
         if (sims) sims[c] = (float)s;
         if (s > s1) {
             s2 = s1;
@@ -181,22 +181,38 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
     if (n == 0) return CR_ERR_NO_ELIGIBLE;
     double span = cmax - cmin;
     const float *rates = ix->error_rates + (size_t)best * m;
+    const int soft = p->temperature > 0.0 && k > 1;
+    double wsum = 0.0;
+    if (soft) { /* softmax weights, shifted by the best similarity so exp() cannot overflow */
+        for (int32_t c = 0; c < k; c++) {
+            double w = exp(((double)sims[c] - s1) / p->temperature);
+            sims[c] = (float)w;
+            wsum += w;
+        }
+        for (int32_t c = 0; c < k; c++) sims[c] = (float)((double)sims[c] / wsum);
+    }
 
     /* Insertion sort by (score, cost, index): M is small, and it needs no scratch memory. */
     int32_t filled = 0;
     for (int32_t j = 0; j < m; j++) {
         if (eligible && !eligible[j]) continue;
-        double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
-        float sc = (float)((double)rates[j] + lambda * nc);
-        int32_t p = filled;
-        while (p > 0 && ranks_before(sc, ix->costs[j], j, scores[p - 1],
-                                     ix->costs[ranking[p - 1]], ranking[p - 1])) {
-            ranking[p] = ranking[p - 1];
-            scores[p] = scores[p - 1];
-            p--;
+        double err = (double)rates[j];
+        if (soft) {
+            err = 0.0;
+            for (int32_t c = 0; c < k; c++) err += (double)sims[c] * (double)ix->error_rates[(size_t)c * m + j];
         }
-        ranking[p] = j;
-        scores[p] = sc;
+        double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
+        float sc = (float)(err + p->lambda * nc);
+        int32_t q = filled;
+        while (q > 0 && ranks_before(sc, ix->costs[j], j, scores[q - 1], ix->costs[ranking[q - 1]], ranking[q - 1])) {
+            ranking[q] = ranking[q - 1];
+            scores[q] = scores[q - 1];
+            errors[q] = errors[q - 1];
+            q--;
+        }
+        ranking[q] = j;
+        scores[q] = sc;
+        errors[q] = (float)err;
         filled++;
     }
     res->cluster = best;
@@ -206,37 +222,39 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
     return CR_OK;
 }
 
-static int check_route_args(const cr_index *ix, const void *e, const void *res, const void *ranking,
-                            const void *scores, double lambda)
+static int check_route_args(const cr_index *ix, const void *e, const cr_params *p, const void *res,
+                            const void *ranking, const void *scores, const void *errors, const void *scratch)
 {
-    if (!ix || !e || !res || !ranking || !scores) return CR_ERR_NULL;
-    if (!isfinite(lambda)) return CR_ERR_NONFINITE;
-    if (lambda < 0.0) return CR_ERR_RANGE;
+    if (!ix || !e || !p || !res || !ranking || !scores || !errors) return CR_ERR_NULL;
+    if (!isfinite(p->lambda) || !isfinite(p->temperature)) return CR_ERR_NONFINITE;
+    if (p->lambda < 0.0 || p->temperature < 0.0) return CR_ERR_RANGE;
+    if (p->temperature > 0.0 && !scratch) return CR_ERR_NULL;
     return CR_OK;
 }
 
 int cr_route(const cr_index *index, const float *embedding, const uint8_t *eligible,
-             double lambda, cr_result *result, int32_t *ranking, float *scores,
-             float *similarities)
+             const cr_params *params, cr_result *result, int32_t *ranking, float *scores,
+             float *errors, float *similarities)
 {
-    int st = check_route_args(index, embedding, result, ranking, scores, lambda);
+    int st = check_route_args(index, embedding, params, result, ranking, scores, errors, similarities);
     if (st != CR_OK) return st;
-    return route_one(index, embedding, eligible, lambda, result, ranking, scores, similarities);
+    return route_one(index, embedding, eligible, params, result, ranking, scores, errors, similarities);
 }
 
 int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
-                   const uint8_t *eligible, double lambda, cr_result *results,
-                   int32_t *rankings, float *scores, int32_t *failed_row)
+                   const uint8_t *eligible, const cr_params *params, cr_result *results,
+                   int32_t *rankings, float *scores, float *errors, float *work,
+                   int32_t *failed_row)
 {
-    int st = check_route_args(index, embeddings, results, rankings, scores, lambda);
+    int st = check_route_args(index, embeddings, params, results, rankings, scores, errors, work);
     if (st != CR_OK) return st;
     if (!failed_row) return CR_ERR_NULL;
     *failed_row = -1;
     if (n < 0) return CR_ERR_SHAPE;
     const size_t d = (size_t)index->d, m = (size_t)index->m;
     for (int32_t i = 0; i < n; i++) {
-        st = route_one(index, embeddings + (size_t)i * d, eligible, lambda, results + i,
-                       rankings + (size_t)i * m, scores + (size_t)i * m, NULL);
+        st = route_one(index, embeddings + (size_t)i * d, eligible, params, results + i, rankings + (size_t)i * m,
+                       scores + (size_t)i * m, errors + (size_t)i * m, params->temperature > 0.0 ? work : NULL);
         if (st != CR_OK) {
             *failed_row = i;
             return st;

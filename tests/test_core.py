@@ -26,26 +26,31 @@ def problems(draw):
     emb = draw(arrays(np.float32, (d,), elements=finite).filter(lambda a: np.linalg.norm(a) > 1e-3))
     eligible = draw(arrays(np.uint8, (m,), elements=st.integers(0, 1)).filter(lambda a: a.any()))
     lam = draw(st.sampled_from([0.0, 1.0, 2.0]) | st.floats(0, 5))
-    return cent, rates, costs, emb, eligible, lam
+    temperature = draw(st.sampled_from([0.0, 0.0, 0.05, 1.0]))
+    return cent, rates, costs, emb, eligible, lam, temperature
 
 
 @settings(max_examples=300, deadline=None)
 @given(problems())
 def test_route_matches_numpy_oracle(problem):
     """Cluster, similarity, margin, ranking and scores agree with an independent NumPy oracle."""
-    cent, rates, costs, emb, eligible, lam = problem
+    cent, rates, costs, emb, eligible, lam, temperature = problem
     index = Index(cent, rates, costs)
-    cluster, sim, margin, ranking, scores = index.route(emb, mask_buffer(eligible), lam)
-    sims, o_rank, o_scores = route_oracle(cent, rates, costs, emb, eligible, lam)
+    cluster, sim, margin, ranking, scores, errors = index.route(emb, mask_buffer(eligible), lam, temperature)
+    sims, o_rank, o_scores, o_errors = route_oracle(cent, rates, costs, emb, eligible, lam, temperature)
     best = sims.max()
     # float32 dots may swap two clusters within rounding of each other; never a worse one.
     assert sims[cluster] >= best - 1e-5
     assert sim == pytest.approx(best, abs=1e-5)
     second = np.sort(sims)[-2] if len(sims) > 1 else None
     assert margin == pytest.approx(2.0 if second is None else best - second, abs=2e-5)
-    if len(sims) == 1 or np.ptp(np.sort(sims)[-2:]) > 1e-5:  # unambiguous cluster: exact ranking
+    if temperature > 0:  # soft: float similarities shift the weights slightly
+        assert sorted(scores) == pytest.approx(sorted(o_scores.tolist()), abs=1e-4)
+        assert sorted(errors) == pytest.approx(sorted(o_errors.tolist()), abs=1e-4)
+    elif len(sims) == 1 or np.ptp(np.sort(sims)[-2:]) > 1e-5:  # unambiguous cluster: exact ranking
         assert ranking == list(o_rank)
         assert scores == pytest.approx(list(o_scores), abs=1e-6)
+        assert errors == pytest.approx(list(o_errors), abs=1e-6)
     assert sorted(ranking) == sorted(np.flatnonzero(eligible).tolist())
 
 
@@ -53,7 +58,7 @@ def test_route_matches_numpy_oracle(problem):
 @given(problems(), st.floats(1e-3, 1e3))
 def test_scaling_the_embedding_never_changes_the_decision(problem, scale):
     """Embeddings are normalised in C: a scaled copy routes the same way."""
-    cent, rates, costs, emb, eligible, lam = problem
+    cent, rates, costs, emb, eligible, lam, temperature = problem
     index = Index(cent, rates, costs)
     a = index.route(emb, mask_buffer(eligible), lam)
     b = index.route((emb * np.float32(scale)).astype(np.float32), mask_buffer(eligible), lam)
@@ -65,16 +70,16 @@ def test_scaling_the_embedding_never_changes_the_decision(problem, scale):
 @given(problems(), st.integers(1, 20))
 def test_batch_equals_single_calls(problem, n):
     """route_batch gives exactly the results of n single calls."""
-    cent, rates, costs, emb, eligible, lam = problem
+    cent, rates, costs, emb, eligible, lam, temperature = problem
     rng = np.random.default_rng(n)
     embs = (rng.normal(size=(n, len(emb))) + 0.1).astype(np.float32)
     index = Index(cent, rates, costs)
-    results, rankings, scores = index.route_batch(embs, mask_buffer(eligible), lam)
+    results, rankings, scores, errors = index.route_batch(embs, mask_buffer(eligible), lam, temperature)
     for i in range(n):
-        cluster, sim, margin, ranking, sc = index.route(embs[i], mask_buffer(eligible), lam)
+        cluster, sim, margin, ranking, sc, err = index.route(embs[i], mask_buffer(eligible), lam, temperature)
         w = results["n_ranked"][i]
         assert (results["cluster"][i], results["similarity"][i], results["margin"][i]) == (cluster, np.float32(sim), np.float32(margin))
-        assert rankings[i, :w].tolist() == ranking and scores[i, :w].tolist() == sc
+        assert rankings[i, :w].tolist() == ranking and scores[i, :w].tolist() == sc and errors[i, :w].tolist() == err
 
 
 def test_known_answer_two_clusters():
@@ -84,13 +89,26 @@ def test_known_answer_two_clusters():
     costs = np.array([10.0, 1.0])
     index = Index(cent, rates, costs)
     emb = np.array([0.6, 0.8], dtype=np.float32)
-    cluster, sim, margin, ranking, scores = index.route(emb, mask_buffer(None), 0.0)
+    cluster, sim, margin, ranking, scores, _ = index.route(emb, mask_buffer(None), 0.0)
     assert (cluster, ranking) == (1, [1, 0])
     assert sim == pytest.approx(0.8) and margin == pytest.approx(0.2)
     assert scores == pytest.approx([0.2, 0.4])
     # lambda 1: model 0 costs the most (normalised 1) -> 0.4 + 1 = 1.4; model 1: 0.2 + 0.
-    _, _, _, ranking, scores = index.route(emb, mask_buffer(None), 1.0)
+    _, _, _, ranking, scores, _ = index.route(emb, mask_buffer(None), 1.0)
     assert ranking == [1, 0] and scores == pytest.approx([0.2, 1.4])
+
+
+def test_soft_assignment_known_answer():
+    """Temperature > 0 mixes the clusters' rates by softmax(similarity / T); the weights come back."""
+    cent = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    rates = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    index = Index(cent, rates, np.array([1.0, 1.0]))
+    emb = np.array([0.8, 0.6], dtype=np.float32)
+    w0 = 1 / (1 + np.exp((0.6 - 0.8) / 0.1))
+    _, _, _, ranking, scores, errors = index.route(emb, mask_buffer(None), 0.0, 0.1)
+    assert ranking == [0, 1] and errors == pytest.approx([1 - w0, w0], abs=1e-6)
+    np.testing.assert_allclose(index.similarities(emb, 0.1), [w0, 1 - w0], atol=1e-6)
+    np.testing.assert_allclose(index.similarities(emb), [0.8, 0.6], atol=1e-6)
 
 
 def test_ties_break_by_cost_then_model_order():
@@ -98,7 +116,7 @@ def test_ties_break_by_cost_then_model_order():
     cent = np.array([[1.0, 0.0]], dtype=np.float32)
     rates = np.array([[0.3, 0.3, 0.3]], dtype=np.float32)
     index = Index(cent, rates, np.array([5.0, 5.0, 2.0]))
-    *_, ranking, _ = index.route(np.array([1, 0], dtype=np.float32), mask_buffer(None), 0.0)
+    _, _, _, ranking, _, _ = index.route(np.array([1, 0], dtype=np.float32), mask_buffer(None), 0.0)
     assert ranking == [2, 0, 1]
 
 
@@ -108,7 +126,7 @@ def test_cost_is_normalised_over_eligible_models_only():
     rates = np.array([[0.5, 0.4, 0.0]], dtype=np.float32)
     index = Index(cent, rates, np.array([0.0, 1.0, 100.0]))
     e = np.array([1, 0], dtype=np.float32)
-    *_, ranking, scores = index.route(e, mask_buffer(np.array([1, 1, 0], dtype=np.uint8)), 1.0)
+    _, _, _, ranking, scores, _ = index.route(e, mask_buffer(np.array([1, 1, 0], dtype=np.uint8)), 1.0)
     assert ranking == [0, 1] and scores == pytest.approx([0.5, 1.4])
 
 
