@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -10,6 +11,10 @@ from typing import Any
 
 #: Largest profile file accepted (a K=1024, D=1024 profile is about 10 MB of JSON).
 MAX_PROFILE_BYTES = 64 * 1024 * 1024
+#: Deepest nesting accepted in a free-form part of a file (a profile's training provenance).
+MAX_FREE_FORM_DEPTH = 32
+
+
 def _no_constants(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -31,14 +36,73 @@ def loads_limited(data: bytes | str, what: str, error: type[Exception]) -> Any:
         raise error(f"{what}: not valid JSON ({exc})") from None
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write text to path through a temporary file and a rename: never a truncated file."""
+def read_limited(path: str | os.PathLike[str], what: str, error: type[Exception]) -> bytes:
+    """Read at most MAX_PROFILE_BYTES from path (so /dev/zero or a huge file cannot exhaust memory).
+
+    Raises:
+        error: the file cannot be read, or is larger than the limit.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # e.g. a NUL character in the path
+        raise error(f"cannot read {what} {str(path)!r}: {exc}") from None
+    if len(data) > MAX_PROFILE_BYTES:
+        raise error(f"{path}: larger than {MAX_PROFILE_BYTES // (1024 * 1024)} MB; not a {what}")
+    return data
+
+
+def free_form_problem(obj: Any, path: str, max_depth: int = MAX_FREE_FORM_DEPTH) -> str | None:
+    """Check a parsed free-form JSON tree; return "PATH problem" of the first problem, else None.
+
+    Problems: nesting deeper than ``max_depth`` (later recursive code would hit RecursionError),
+    a non-finite number (``1e400`` parses to inf, which could not be written back as JSON), or a
+    string that is not valid Unicode (a lone surrogate from a ``\\ud800`` escape: not writable as UTF-8).
+    """
+    stack: list[tuple[Any, str, int]] = [(obj, path, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth >= max_depth:
+                return f"{where} is nested deeper than {max_depth} levels"
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                if isinstance(key, str) and not _is_unicode(key):
+                    return f"{where} has a key that is not valid Unicode (a lone surrogate)"
+                sub = f"{where}.{key}" if isinstance(node, dict) else f"{where}[{key}]"
+                stack.append((child, sub, depth + 1))
+        elif isinstance(node, float) and not math.isfinite(node):
+            return f"{where} must be a finite number"
+        elif isinstance(node, str) and not _is_unicode(node):
+            return f"{where} is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _is_unicode(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to path through a temporary file and a rename: never a truncated file.
+
+    A chart or any other binary output goes through here too: render it to ``io.BytesIO`` first.
+    """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
         # mkstemp makes the file private (0600); keep an existing file's mode, else the usual 0644.
         os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        if isinstance(text, bytes):
+            fh_b = os.fdopen(fd, "wb")
+        else:
+            fh_b = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        with fh_b as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

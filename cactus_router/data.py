@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 import os
+import reprlib
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,23 +36,39 @@ def _row_from_obj(obj: Any, where: str) -> RoutingRow:
     prompt = obj.get("prompt", obj.get("question"))
     if not isinstance(prompt, str) or not prompt.strip():
         raise RoutingTableError(f"{where}: 'prompt' must be a non-empty string")
+    if not _is_unicode(prompt):
+        raise RoutingTableError(f"{where}: 'prompt' is not valid Unicode (a lone surrogate)")
     scores = obj.get("scores")
     if not isinstance(scores, dict) or not scores:
         raise RoutingTableError(f"{where}: 'scores' must be a non-empty object {{model: score}}")
+    # Comparisons, not math.isfinite: an integer literal beyond float range would overflow it;
+    # NaN fails every comparison, and the bounds exclude the infinities.
     for model, s in scores.items():
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and 0.0 <= s <= 1.0):
-            raise RoutingTableError(f"{where}: scores[{model!r}] must be a number in [0, 1], got {s!r}")
+        if not _is_unicode(model):
+            raise RoutingTableError(f"{where}: a model name in 'scores' is not valid Unicode (a lone surrogate)")
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
+            raise RoutingTableError(f"{where}: scores[{model!r}] must be a number in [0, 1], got {reprlib.repr(s)}")
     costs = obj.get("costs")
     if costs is not None:
         if not isinstance(costs, dict):
             raise RoutingTableError(f"{where}: 'costs' must be an object {{model: cost}}")
         for model, c in costs.items():
-            if isinstance(c, bool) or not isinstance(c, (int, float)) or not (math.isfinite(c) and c >= 0):
-                raise RoutingTableError(f"{where}: costs[{model!r}] must be a number >= 0, got {c!r}")
+            if not _is_unicode(model):
+                raise RoutingTableError(f"{where}: a model name in 'costs' is not valid Unicode (a lone surrogate)")
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= sys.float_info.max:
+                raise RoutingTableError(f"{where}: costs[{model!r}] must be a number >= 0, got {reprlib.repr(c)}")
     for key in ("task", "id"):
-        if obj.get(key) is not None and not isinstance(obj[key], str):
-            raise RoutingTableError(f"{where}: {key!r} must be a string")
+        if obj.get(key) is not None and not (isinstance(obj[key], str) and _is_unicode(obj[key])):
+            raise RoutingTableError(f"{where}: {key!r} must be a string (valid Unicode)")
     return RoutingRow(prompt, dict(scores), obj.get("task"), obj.get("id"), None if costs is None else dict(costs))
+
+
+def _is_unicode(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _lines(text: str) -> list[str]:
@@ -76,11 +93,15 @@ def read_table(path: str | os.PathLike[str], *, queries: str | os.PathLike[str] 
     try:
         if p.stat().st_size > MAX_TABLE_BYTES:
             raise RoutingTableError(f"{p}: larger than {MAX_TABLE_BYTES >> 30} GB")
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise RoutingTableError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise RoutingTableError(f"{p}:{line}: not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:  # e.g. a NUL character in the path
+        raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc}") from None
     if text.lstrip().startswith("["):
         return _read_llmrouter(text, p, queries)
     if queries is not None:
@@ -104,15 +125,26 @@ def _read_llmrouter(text: str, p: Path, queries: str | os.PathLike[str] | None) 
         items = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise RoutingTableError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise RoutingTableError(f"{p}: an LLMRouter table must be a JSON array of rows")
     tasks: dict[str, str] = {}
     if queries is not None:
-        for lineno, line in enumerate(_lines(Path(queries).read_text(encoding="utf-8")), start=1):
+        try:
+            qtext = Path(queries).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RoutingTableError(f"cannot read queries file {str(queries)!r}: {exc.strerror}") from None
+        except ValueError as exc:  # not UTF-8, or a NUL in the path
+            raise RoutingTableError(f"cannot read queries file {str(queries)!r}: {exc}") from None
+        for lineno, line in enumerate(_lines(qtext), start=1):
             if line.strip():
                 try:
                     q = json.loads(line)
-                    tasks[q["query"]] = q["task_name"]
-                except (ValueError, KeyError, TypeError):
+                    query, task = q["query"], q["task_name"]
+                    if not isinstance(query, str) or not isinstance(task, str):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError, RecursionError):
                     raise RoutingTableError(f"{queries}:{lineno}: expected {{'query', 'task_name'}}") from None
+                tasks[query] = task
     rows = []
     for i, obj in enumerate(items):
         row = _row_from_obj(obj, f"{p}[{i}]")

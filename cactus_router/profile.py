@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._json import loads_limited, write_atomic
+from ._json import free_form_problem, loads_limited, read_limited, write_atomic
 from .errors import ProfileError
 
 FORMAT = "cactus-router-profile"
@@ -24,6 +25,8 @@ VERSION = 1
 CAPABILITIES = frozenset({"text", "tools", "vision", "embed"})
 #: Shape limits, matching the C core's (CR_MAX_* in csrc/cr_api.h).
 MAX_CLUSTERS, MAX_DIM, MAX_MODELS = 65536, 65536, 4096
+#: Centroids are handed to the C core as float32: a larger component would become infinite.
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 class UnverifiedEmbedderWarning(UserWarning):
@@ -85,11 +88,25 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class RoutingDefaults:
-    """The cost knob: ``lambda = lambda_min + cost_bias * (lambda_max - lambda_min)``."""
+    """How a profile routes.
+
+    Attributes:
+        lambda_min, lambda_max, cost_bias: the cost knob,
+            ``lambda = lambda_min + cost_bias * (lambda_max - lambda_min)``.
+        temperature: 0 = a model's expected error is its rate in the nearest cluster; > 0 = a
+            mix of its rates over all clusters, weighted by softmax(similarity / temperature).
+        ood_threshold: a prompt whose best cluster similarity is below this is out of
+            distribution (None: never); the router then applies the fallback policy.
+        fallback: the model id used for out-of-distribution prompts; None = the eligible model
+            with the lowest overall error rate (the most reliable).
+    """
 
     lambda_min: float = 0.0
     lambda_max: float = 2.0
     cost_bias: float = 0.5
+    temperature: float = 0.0
+    ood_threshold: float | None = None
+    fallback: str | None = None
 
     def lam(self, cost_bias: float | None = None) -> float:
         """The lambda that ``cost_bias`` (default: the profile's) stands for."""
@@ -108,10 +125,18 @@ class Profile:
     routing: RoutingDefaults = RoutingDefaults()
     training: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     source_format: str = f"{FORMAT} v{VERSION}"
+    #: Per cluster, how many training prompts of each task it holds (None if tasks were unknown).
+    cluster_tasks: tuple[Mapping[str, int], ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _freeze_arrays(self, centroids=np.float64, cluster_sizes=np.int64)
         object.__setattr__(self, "models", tuple(self.models))
+        if self.routing.fallback is not None and self.routing.fallback not in self.model_ids:
+            raise ProfileError(f"routing fallback {self.routing.fallback!r} is not a model of the profile")
+        if self.cluster_tasks is not None:
+            if len(self.cluster_tasks) != len(self.centroids):
+                raise ProfileError(f"cluster_tasks has {len(self.cluster_tasks)} entries for {len(self.centroids)} clusters")
+            object.__setattr__(self, "cluster_tasks", tuple(MappingProxyType(dict(t)) for t in self.cluster_tasks))
         object.__setattr__(self, "training", _freeze(_thaw(self.training)))
 
     @property
@@ -141,11 +166,7 @@ class Profile:
             ProfileError: the file is missing, is not JSON, or fails validation (with its JSON path).
         """
         path = _resolve(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ProfileError(f"cannot read profile {str(path)!r}: {exc.strerror}") from None
-        return cls.from_json(data, what=str(path))
+        return cls.from_json(read_limited(path, "profile", ProfileError), what=str(path))
 
     @classmethod
     def from_json(cls, data: bytes | str, *, what: str = "profile") -> Profile:
@@ -195,13 +216,10 @@ class Profile:
                 "dim": self.dim,
                 "centroids": _rounded(self.centroids),
                 "sizes": [int(s) for s in self.cluster_sizes],
+                **({} if self.cluster_tasks is None else {"tasks": [dict(t) for t in self.cluster_tasks]}),
             },
             "models": models,
-            "routing": {
-                "lambda_min": self.routing.lambda_min,
-                "lambda_max": self.routing.lambda_max,
-                "cost_bias": self.routing.cost_bias,
-            },
+            "routing": _routing_dict(self.routing),
             "training": _thaw(self.training),
         }
 
@@ -236,6 +254,32 @@ def _resolve(source: str | os.PathLike[str]) -> Path:
             f"(bundled: {', '.join(bundled_profiles())})"
         )
     return path
+
+
+def _routing_dict(r: RoutingDefaults) -> dict[str, Any]:
+    out: dict[str, Any] = {"lambda_min": r.lambda_min, "lambda_max": r.lambda_max, "cost_bias": r.cost_bias,
+                           "temperature": r.temperature}
+    if r.ood_threshold is not None:
+        out["ood_threshold"] = r.ood_threshold
+    if r.fallback is not None:
+        out["fallback"] = r.fallback
+    return out
+
+
+def _parse_tasks(v: _V, c: Mapping[str, Any], k: int) -> tuple[dict[str, int], ...] | None:
+    raw = c.get("tasks")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) != k:
+        raise v.fail("$.clusters.tasks", f"must be an array of {k} objects {{task: count}}")
+    out = []
+    for i, t in enumerate(raw):
+        if not isinstance(t, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**53 for n in t.values()
+        ):
+            raise v.fail(f"$.clusters.tasks[{i}]", "must be an object of task name to count (integers >= 0)")
+        out.append(dict(t))
+    return tuple(out)
 
 
 def _rounded(a: np.ndarray) -> Any:
@@ -287,12 +331,17 @@ class _V:
     def string(self, v: Any, path: str) -> str:
         if not isinstance(v, str) or not v:
             raise self.fail(path, f"must be a non-empty string, got {_kind(v)}")
+        if free_form_problem(v, path):  # a lone surrogate could not be written back as UTF-8
+            raise self.fail(path, "is not valid Unicode (a lone surrogate)")
         return v
 
     def number(self, v: Any, path: str, lo: float | None = None, hi: float | None = None) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.fail(path, f"must be a number, got {_kind(v)}")
-        x = float(v)
+        try:
+            x = float(v)
+        except OverflowError:  # an integer literal beyond float range, e.g. 10**400
+            raise self.fail(path, "must be finite, got an integer too large for a float") from None
         if not math.isfinite(x):
             raise self.fail(path, "must be finite")
         if (lo is not None and x < lo) or (hi is not None and x > hi):
@@ -327,7 +376,16 @@ class _V:
         if bad.any():
             idx = "".join(f"[{i}]" for i in np.argwhere(bad)[0])
             raise self.fail(f"{path}{idx}", f"must be finite and in [{lo}, {hi}], got {a[bad][0]}")
+        if dtype is np.int64 and (a != np.floor(a)).any():
+            idx = "".join(f"[{i}]" for i in np.argwhere(a != np.floor(a))[0])
+            raise self.fail(f"{path}{idx}", f"must be a whole number, got {a[a != np.floor(a)][0]}")
         return a.astype(dtype)
+
+    def free_form(self, obj: Any, path: str) -> None:
+        """A free-form part (provenance): bounded nesting, finite numbers, valid Unicode."""
+        problem = free_form_problem(obj, path)
+        if problem:
+            raise ProfileError(f"{self.what}: {problem}")
 
 
 def _has_non_number(v: Any) -> bool:
@@ -338,13 +396,19 @@ def _has_non_number(v: Any) -> bool:
     return isinstance(v, bool) or not isinstance(v, (int, float))
 
 
-def _parse_routing(v: _V, r: Mapping[str, Any], path: str, bias_key: str) -> RoutingDefaults:
+def _parse_routing(v: _V, r: Mapping[str, Any], path: str, bias_key: str, ids: Sequence[str]) -> RoutingDefaults:
     lmin = v.number(r.get("lambda_min", 0.0), f"{path}.lambda_min", 0.0, 1e6)
     lmax = v.number(r.get("lambda_max", 2.0), f"{path}.lambda_max", 0.0, 1e6)
     if lmax < lmin:
         raise v.fail(f"{path}.lambda_max", f"must be >= lambda_min ({lmin}), got {lmax}")
     bias = v.number(r.get(bias_key, 0.5), f"{path}.{bias_key}", 0.0, 1.0)
-    return RoutingDefaults(lmin, lmax, bias)
+    temperature = v.number(r.get("temperature", 0.0), f"{path}.temperature", 0.0, 10.0)
+    ood = r.get("ood_threshold")
+    ood = None if ood is None else v.number(ood, f"{path}.ood_threshold", -1.0, 1.0)
+    fallback = r.get("fallback")
+    if fallback is not None and fallback not in ids:
+        raise v.fail(f"{path}.fallback", f"must be one of the profile's model ids, got {fallback!r}")
+    return RoutingDefaults(lmin, lmax, bias, temperature, ood, fallback)
 
 
 def _parse_centroids(v: _V, c: Mapping[str, Any], path: str, key: str) -> np.ndarray:
@@ -354,10 +418,13 @@ def _parse_centroids(v: _V, c: Mapping[str, Any], path: str, key: str) -> np.nda
     k, d = len(raw), len(raw[0])
     if not (1 <= k <= MAX_CLUSTERS and 1 <= d <= MAX_DIM):
         raise v.fail(f"{path}.{key}", f"has shape {k}x{d}, outside 1..{MAX_CLUSTERS} x 1..{MAX_DIM}")
-    cent = v.array(raw, f"{path}.{key}", (k, d))
-    zero = np.flatnonzero(np.linalg.norm(cent, axis=1) == 0)
+    cent = v.array(raw, f"{path}.{key}", (k, d), -_F32_MAX, _F32_MAX)
+    # A row must keep a direction as saved (6 decimals, see to_dict) and as float32 in the C core,
+    # or a profile that loads would be saved as one that does not.
+    zero = np.flatnonzero(~np.round(cent, 6).any(axis=1))
     if zero.size:
-        raise v.fail(f"{path}.{key}[{zero[0]}]", "is a zero vector; a centroid needs a direction")
+        raise v.fail(f"{path}.{key}[{zero[0]}]", "is a zero vector (at the 6 decimals profiles are saved with); "
+                     "a centroid needs a direction")
     return cent  # kept as written, so a profile round-trips byte for byte; the C core normalises
 
 
@@ -381,10 +448,10 @@ def _parse_caps(v: _V, raw: Any, path: str) -> frozenset[str]:
 def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
     v = _V(what)
     if obj["format"] != FORMAT:
-        raise v.fail("$.format", f"must be {FORMAT!r}, got {obj['format']!r}")
+        raise v.fail("$.format", f"must be {FORMAT!r}, got {reprlib.repr(obj['format'])}")
     version = v.get(obj, "version", "$")
-    if version != VERSION or isinstance(version, bool):
-        raise v.fail("$.version", f"must be {VERSION} (this cactus-router reads v{VERSION}), got {version!r}")
+    if type(version) is not int or version != VERSION:
+        raise v.fail("$.version", f"must be {VERSION} (this cactus-router reads v{VERSION}), got {reprlib.repr(version)}")
 
     e = v.obj(obj, "embedder", "$")
     name = v.string(v.get(e, "name", "$.embedder"), "$.embedder.name")
@@ -406,6 +473,7 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
         texts = v.get(e, "probe_texts", "$.embedder")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
             raise v.fail("$.embedder.probe_texts", "must be a non-empty array of non-empty strings")
+        v.free_form(texts, "$.embedder.probe_texts")
         probe_texts = tuple(texts)
         probe_vectors = v.array(v.get(e, "probe_vectors", "$.embedder"), "$.embedder.probe_vectors",
                                 (len(texts), edim), -1.0001, 1.0001)
@@ -438,12 +506,14 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
     training = obj.get("training", {})
     if not isinstance(training, dict):
         raise v.fail("$.training", f"must be an object, got {_kind(training)}")
+    v.free_form(training, "$.training")
     return Profile(
         embedder=EmbedderInfo(name, edim, fingerprint, probe_texts, probe_vectors),
         centroids=centroids,
         cluster_sizes=sizes,
         models=tuple(models),
-        routing=_parse_routing(v, routing, "$.routing", "cost_bias"),
+        routing=_parse_routing(v, routing, "$.routing", "cost_bias", [m.id for m in models]),
+        cluster_tasks=_parse_tasks(v, c, k),
         training=_freeze(training),
     )
 
@@ -458,6 +528,7 @@ def _parse_legacy(obj: dict[str, Any], what: str) -> Profile:
         if key in cc and v.integer(cc[key], f"$.cluster_centers.{key}", 1, MAX_DIM) != expect:
             raise v.fail(f"$.cluster_centers.{key}", f"is {cc[key]} but the centroids say {expect}")
     meta = v.obj(obj, "metadata", "$") if "metadata" in obj else {}
+    v.free_form(meta, "$.metadata")
     raw_models = v.get(obj, "models", "$")
     if not isinstance(raw_models, list) or not 1 <= len(raw_models) <= MAX_MODELS:
         raise v.fail("$.models", f"must be an array of 1 to {MAX_MODELS} models")
@@ -514,7 +585,7 @@ def _parse_legacy(obj: dict[str, Any], what: str) -> Profile:
         centroids=centroids,
         cluster_sizes=np.zeros(k, dtype=np.int64),
         models=tuple(models),
-        routing=_parse_routing(v, rmeta, "$.metadata.routing", "default_cost_preference"),
+        routing=_parse_routing(v, rmeta, "$.metadata.routing", "default_cost_preference", [m.id for m in models]),
         training=_freeze({"converted_from": source, "metadata": meta}),
         source_format=source,
     )

@@ -153,3 +153,35 @@ def test_profile_of_random_shape_round_trips():
     """Profiles of other shapes survive a round trip too."""
     prof = make_profile(k=7, d=5, m=6, seed=3)
     assert Profile.from_json(prof.to_json()).k == 7
+
+
+def test_routing_extras_and_cluster_tasks_round_trip(valid):
+    """temperature, ood_threshold, fallback and per-cluster tasks survive a round trip."""
+    valid["routing"].update(temperature=0.05, ood_threshold=0.2, fallback="m1")
+    valid["clusters"]["tasks"] = [{"math": 3}, {}, {"code": 1, "math": 2}, {"chat": 9}]
+    prof = Profile.from_dict(valid)
+    assert (prof.routing.temperature, prof.routing.ood_threshold, prof.routing.fallback) == (0.05, 0.2, "m1")
+    assert dict(prof.cluster_tasks[2]) == {"code": 1, "math": 2}
+    assert Profile.from_json(prof.to_json()).to_json() == prof.to_json()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"fallback": "ghost"}, r"\$\.routing\.fallback must be one of the profile's model ids"),
+        ({"temperature": -1}, r"\$\.routing\.temperature must be in"),
+        ({"ood_threshold": 2}, r"\$\.routing\.ood_threshold must be in \[-1\.0, 1\.0\]"),
+    ],
+)
+def test_routing_extras_are_validated(valid, change, message):
+    """Bad routing extras are ProfileErrors naming their path."""
+    valid["routing"].update(change)
+    with pytest.raises(ProfileError, match=message):
+        Profile.from_dict(valid)
+
+
+def test_cluster_tasks_are_validated(valid):
+    """Task counts must be one object of integer counts per cluster."""
+    valid["clusters"]["tasks"] = [{"math": -1}, {}, {}, {}]
+    with pytest.raises(ProfileError, match=r"\$\.clusters\.tasks\[0\]"):
+        Profile.from_dict(valid)
