@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -68,34 +70,80 @@ def error_rates(labels: np.ndarray, scores: np.ndarray, k: int, smoothing: float
     return np.clip(rates, 0.0, 1.0), counts
 
 
+#: Candidates tried by the "auto" settings, and the lambda grid used while choosing among them.
+SMOOTHING_CANDIDATES = (0.0, 2.0, 5.0, 20.0)
+TEMPERATURE_CANDIDATES = (0.0, 0.02, 0.05, 0.1)
+SELECTION_LAMBDAS = LAMBDA_GRID[::3]
+#: Quantile of held-out prompts' best cluster similarity below which a prompt is out of distribution.
+OOD_QUANTILE = 0.01
+
+
 def deferral_area(centroids: np.ndarray, rates: np.ndarray, costs: np.ndarray, embeddings: np.ndarray,
-                  scores: np.ndarray) -> float:
+                  scores: np.ndarray, temperature: float = 0.0, lambdas: np.ndarray = LAMBDA_GRID) -> float:
     """Area under the deferral curve of the cluster rule on labelled rows (scores complete)."""
     index = _native.Index(centroids, rates, costs)
     mask = _native.mask_buffer(None)
-    choices = [index.route_batch(embeddings, mask, float(lam))[1][:, 0] for lam in LAMBDA_GRID]
+    choices = [index.route_batch(embeddings, mask, float(lam), temperature)[1][:, 0] for lam in lambdas]
     return area(choices_curve(choices, scores, cost_matrix(len(scores), costs)))
 
 
-def choose_k(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, *, seed: int, smoothing: float,
-             candidates: Sequence[int] = K_CANDIDATES, validation_fraction: float = 0.25) -> tuple[int, dict[int, float]]:
-    """Pick K by deferral-curve area on a seeded validation split of the training rows."""
-    n = len(embeddings)
+@dataclass(frozen=True)
+class Selection:
+    """What cross-validation chose, and the evidence."""
+
+    k: int
+    smoothing: float
+    temperature: float
+    ood_threshold: float
+    areas: dict[str, float]
+
+
+def _folds(n: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     order = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * validation_fraction)))
-    val, fit = order[:n_val], order[n_val:]
-    complete = ~np.isnan(scores[val]).any(axis=1)
-    if not complete.any():
-        raise RoutingTableError("k='auto' needs validation rows that score every model")
-    areas = {}
-    for k in candidates:
-        if k > len(fit):
-            break
-        cent, labels = fit_kmeans(embeddings[fit], k, seed)
-        rates, _ = error_rates(labels, scores[fit], k, smoothing)
-        areas[k] = deferral_area(cent, rates, costs, embeddings[val][complete], scores[val][complete])
-    best = max(areas, key=lambda k: (round(areas[k], 6), -k))
-    return best, areas
+    parts = np.array_split(order, folds)
+    return [(np.concatenate(parts[:i] + parts[i + 1 :]), parts[i]) for i in range(folds)]
+
+
+def select(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, *, seed: int,
+           ks: Sequence[int], smoothings: Sequence[float], temperatures: Sequence[float], folds: int = 3) -> Selection:
+    """Choose K, smoothing and temperature by mean deferral area over cross-validation folds.
+
+    Each fold fits K-means and the error rates on the other folds and measures the area on its
+    own rows (those that score every model). Ties go to the smaller K, temperature and smoothing.
+    The out-of-distribution threshold is the OOD_QUANTILE of held-out prompts' best similarity
+    under the chosen K.
+    """
+    splits = _folds(len(embeddings), folds, seed)
+    totals: dict[tuple[int, float, float], float] = {}
+    held_sims: dict[int, list[np.ndarray]] = {}
+    for fit, val in splits:
+        val = val[~np.isnan(scores[val]).any(axis=1)]
+        if len(val) == 0:
+            raise RoutingTableError("automatic selection needs rows that score every model")
+        for k in ks:
+            if k > len(fit):
+                continue
+            cent, labels = fit_kmeans(embeddings[fit], k, seed)
+            held_sims.setdefault(k, []).append((embeddings[val] @ cent.T).max(axis=1))
+            for s in smoothings:
+                rates, _ = error_rates(labels, scores[fit], k, s)
+                for t in temperatures:
+                    a = deferral_area(cent, rates, costs, embeddings[val], scores[val], t, SELECTION_LAMBDAS)
+                    totals[(k, s, t)] = totals.get((k, s, t), 0.0) + a / folds
+    if not totals:
+        raise RoutingTableError(f"too few rows for K in {list(ks)}")
+    best = max(totals, key=lambda key: (round(totals[key], 4), -key[0], -key[2], -key[1]))
+    threshold = float(np.quantile(np.concatenate(held_sims[best[0]]), OOD_QUANTILE))
+    return Selection(best[0], best[1], best[2], threshold,
+                     {f"k={k},smoothing={s:g},temperature={t:g}": round(a, 6) for (k, s, t), a in totals.items()})
+
+
+def _auto_or(value: Any, name: str, lo: float, hi: float) -> Any:
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be 'auto' or a number in [{lo:g}, {hi:g}], got {value!r}")
+    return value
 
 
 def train(
@@ -103,9 +151,11 @@ def train(
     models: str | os.PathLike[str] | Sequence[Any] = "cactus",
     *,
     embedder: str | Embedder = "minilm",
-    k: int | str = 16,
+    k: int | str = "auto",
+    smoothing: float | str = "auto",
+    temperature: float | str = "auto",
     seed: int = 0,
-    smoothing: float = 0.0,
+    folds: int = 3,
     routing: RoutingDefaults = RoutingDefaults(),
     progress: Progress | None = None,
     provenance: dict[str, Any] | None = None,
@@ -117,13 +167,19 @@ def train(
         models: ``"cactus"`` (the catalog), a JSON model-list path, or a list of ModelSpec/dicts.
             Every model must be scored by at least one row.
         embedder: an Embedder or a name (``"minilm"``, ``"hash"``, ``"cactus:PATH"``).
-        k: number of clusters, or ``"auto"`` to pick it by deferral-curve area on a validation
-            split of ``rows``.
-        seed: seeds K-means and the validation split.
-        smoothing: pseudo-rows shrinking each cluster's rate toward the model's global rate.
-        routing: the profile's lambda range and default cost_bias.
+        k: number of clusters, or ``"auto"``.
+        smoothing: pseudo-rows shrinking each cluster's rate toward the model's global rate (a Beta
+            prior with the counts as evidence), or ``"auto"``.
+        temperature: soft-assignment temperature (0 = hard), or ``"auto"``.
+        seed: seeds K-means and the cross-validation folds.
+        folds: cross-validation folds for the ``"auto"`` settings and the OOD threshold.
+        routing: lambda range, default cost_bias and fallback; temperature and the OOD threshold
+            are filled in by training.
         progress: called as ``progress(done, total)`` while embedding.
         provenance: free-form facts stored under the profile's ``training`` key.
+
+    ``"auto"`` settings are chosen together by the mean area under the deferral curve over
+    ``folds`` cross-validation folds of ``rows`` (never on test data).
 
     Raises:
         RoutingTableError: no rows, a model no row scores, or K larger than the rows.
@@ -137,38 +193,50 @@ def train(
     unscored = [m for m, n in zip(ids, (~np.isnan(scores)).sum(axis=0)) if n == 0]
     if unscored:
         raise RoutingTableError(f"no training row scores model(s) {', '.join(unscored)}; label them or drop them")
-    if smoothing < 0:
-        raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"k must be a positive int or 'auto', got {k!r}")
+    if isinstance(k, int) and k > len(rows):
+        raise RoutingTableError(f"k={k} is more than the {len(rows)} training rows")
+    smoothing = _auto_or(smoothing, "smoothing", 0.0, 1e6)
+    temperature = _auto_or(temperature, "temperature", 0.0, 10.0)
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise ValueError(f"folds must be an int >= 2, got {folds!r}")
     emb = get_embedder(embedder)
     vectors = embed_rows(emb, [r.prompt for r in rows], progress)
     costs = np.array([s.cost for s in specs])
-    k_areas: dict[int, float] = {}
-    if k == "auto":
-        k_final, k_areas = choose_k(vectors, scores, costs, seed=seed, smoothing=smoothing)
-    elif isinstance(k, int) and not isinstance(k, bool) and k >= 1:
-        k_final = k
-    else:
-        raise ValueError(f"k must be a positive int or 'auto', got {k!r}")
-    if k_final > len(rows):
-        raise RoutingTableError(f"k={k_final} is more than the {len(rows)} training rows")
-    centroids, labels = fit_kmeans(vectors, k_final, seed)
-    rates, counts = error_rates(labels, scores, k_final, smoothing)
+    sel = select(
+        vectors, scores, costs, seed=seed, folds=folds,
+        ks=[kk for kk in K_CANDIDATES if kk <= len(rows)] if k == "auto" else [k],
+        smoothings=SMOOTHING_CANDIDATES if smoothing == "auto" else [smoothing],
+        temperatures=TEMPERATURE_CANDIDATES if temperature == "auto" else [temperature],
+    )
+    centroids, labels = fit_kmeans(vectors, sel.k, seed)
+    rates, counts = error_rates(labels, scores, sel.k, sel.smoothing)
+    tasks = [r.task for r in rows]
+    cluster_tasks = None
+    if any(tasks):
+        cluster_tasks = tuple(
+            dict(sorted(Counter(t for t, lab in zip(tasks, labels) if lab == c and t).items())) for c in range(sel.k)
+        )
     facts: dict[str, Any] = {
         "rows": len(rows),
-        "k": k_final,
-        "k_selection": "auto" if k == "auto" else "given",
+        "k": sel.k,
+        "smoothing": sel.smoothing,
+        "temperature": sel.temperature,
+        "selection": {"method": f"mean deferral area over {folds}-fold cross-validation of the training rows",
+                      "auto": [n for n, v in (("k", k), ("smoothing", smoothing), ("temperature", temperature))
+                               if v == "auto"]},
         "seed": seed,
-        "smoothing": smoothing,
-        "tasks": sorted({r.task for r in rows if r.task}),
+        "ood_quantile": OOD_QUANTILE,
+        "tasks": sorted({t for t in tasks if t}),
     }
-    if k_areas:
-        facts["validation_area_by_k"] = {str(kk): round(a, 6) for kk, a in k_areas.items()}
+    if len(sel.areas) > 1:
+        facts["cv_area"] = sel.areas
     facts.update(provenance or {})
-    probes = emb.probe_embeddings()
     return Profile(
-        embedder=EmbedderInfo(emb.name, emb.dim, emb.fingerprint, PROBE_TEXTS, probes),
+        embedder=EmbedderInfo(emb.name, emb.dim, emb.fingerprint, PROBE_TEXTS, emb.probe_embeddings()),
         centroids=centroids,
-        cluster_sizes=np.bincount(labels, minlength=k_final).astype(np.int64),
+        cluster_sizes=np.bincount(labels, minlength=sel.k).astype(np.int64),
         models=tuple(
             ModelInfo(
                 id=s.id, cost=s.cost, error_rates=rates[:, j], counts=counts[:, j], size_mb=s.size_mb,
@@ -176,7 +244,7 @@ def train(
             )
             for j, s in enumerate(specs)
         ),
-        routing=routing,
+        routing=replace(routing, temperature=sel.temperature, ood_threshold=round(sel.ood_threshold, 6)),
         training=facts,
+        cluster_tasks=cluster_tasks,
     )
-

@@ -46,7 +46,7 @@ def test_smoothing_shrinks_toward_the_global_rate():
 
 def test_train_learns_which_model_each_kind_needs(hash_embedder):
     """On a clear-cut table the trained profile sends maths to the big model and chat to the small one."""
-    prof = train(_rows(), MODELS, embedder=hash_embedder, k=2, seed=0)
+    prof = train(_rows(), MODELS, embedder=hash_embedder, k=2, smoothing=0, temperature=0, seed=0)
     r = Router(prof, hash_embedder)
     assert r.route("integrate x^3 dx and differentiate sin(5x)", cost_bias=0.2).model == "big"
     assert r.route("hello friend number 99, how are you today?", cost_bias=0.2).model == "small"
@@ -60,12 +60,21 @@ def test_train_is_deterministic(hash_embedder):
     assert a == b
 
 
-def test_k_auto_records_the_validation_areas(hash_embedder):
-    """k='auto' picks a K among the candidates that fit and records each one's area."""
-    prof = train(_rows(80), MODELS, embedder=hash_embedder, k="auto", seed=0)
-    areas = prof.training["validation_area_by_k"]
-    assert str(prof.k) in areas and prof.training["k_selection"] == "auto"
-    assert areas[str(prof.k)] == max(areas.values())
+def test_auto_settings_are_chosen_by_cross_validated_area(hash_embedder):
+    """K, smoothing and temperature "auto" pick the best mean CV area and record every candidate."""
+    prof = train(_rows(80), MODELS, embedder=hash_embedder, seed=0)
+    areas = prof.training["cv_area"]
+    chosen = f"k={prof.k},smoothing={prof.training['smoothing']:g},temperature={prof.routing.temperature:g}"
+    assert len(areas) > 10 and areas[chosen] >= max(areas.values()) - 1e-4
+    assert prof.training["selection"]["auto"] == ("k", "smoothing", "temperature")
+
+
+def test_training_learns_an_ood_threshold_and_cluster_tasks(hash_embedder):
+    """The profile gets a similarity threshold from held-out rows and per-cluster task counts."""
+    prof = train(_rows(), MODELS, embedder=hash_embedder, k=2, smoothing=0, temperature=0)
+    assert -1.0 <= prof.routing.ood_threshold <= 1.0
+    assert sum(sum(t.values()) for t in prof.cluster_tasks) == 60
+    assert {task for t in prof.cluster_tasks for task in t} == {"chat", "math"}
 
 
 def test_progress_is_reported(hash_embedder):
