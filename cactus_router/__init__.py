@@ -17,7 +17,7 @@ from .errors import (
     RoutingTableError,
 )
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, UnverifiedEmbedderWarning
-from .router import Decision, DecisionBatch, Router
+from .router import Decision, DecisionBatch, Explanation, ModelTerm, Router
 
 __version__ = "0.1.0"
 
@@ -28,8 +28,10 @@ __all__ = [
     "EmbedderError",
     "EmbedderInfo",
     "EmbedderMismatchError",
+    "Explanation",
     "ModelInfo",
     "ModelSpec",
+    "ModelTerm",
     "NativeLibraryError",
     "NoEligibleModelError",
     "Profile",

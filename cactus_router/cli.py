@@ -32,13 +32,15 @@ def _decision_json(prompt: str | None, d: Decision) -> dict[str, Any]:
         model=d.model, cluster=d.cluster, similarity=round(d.similarity, 6), margin=round(d.margin, 6),
         expected_error=round(d.expected_error, 6), cost=d.cost, score=round(d.score, 6),
         ranking=[{"model": m, "score": round(s, 6)} for m, s in d.ranking], cost_bias=d.cost_bias,
-        embed_ms=round(d.embed_ms, 3), score_ms=round(d.score_ms, 4),
+        embed_ms=round(d.embed_ms, 3), score_ms=round(d.score_ms, 4), in_distribution=d.in_distribution,
     )
     return out
 
 
 def _echo_decision(d: Decision) -> None:
     click.echo(d.model)
+    if not d.in_distribution:
+        click.echo("  out of distribution: the profile's fallback model, not a scored choice")
     click.echo(
         f"  cluster {d.cluster} (similarity {d.similarity:.3f}, margin {d.margin:.3f}); "
         f"expected error {d.expected_error:.3f}, cost {d.cost:g}, score {d.score:.3f} at cost_bias {d.cost_bias:g}"
@@ -61,6 +63,15 @@ embedder_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
 
+def _auto_number(value: str, hint: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"must be a number or 'auto', got {value!r}", param_hint=hint) from None
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cactus-router")
 def cli() -> None:
@@ -77,12 +88,18 @@ def cli() -> None:
 @click.option("--require", multiple=True, metavar="CAP", help="Capability the model must have (repeatable).")
 @click.option("--allow", multiple=True, metavar="ID", help="Only route to these model ids (repeatable).")
 @click.option("--max-size-mb", type=click.FloatRange(min=0.0), default=None, help="Memory cap for the model.")
+@click.option("--explain", is_flag=True, help="Say why: the cluster, its training tasks, every model's terms.")
 @json_option
 def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | None, require: tuple[str, ...],
-          allow: tuple[str, ...], max_size_mb: float | None, as_json: bool) -> None:
+          allow: tuple[str, ...], max_size_mb: float | None, explain: bool, as_json: bool) -> None:
     """Route PROMPT; with PROMPT '-', route each line of stdin and print one JSON line each."""
     router = _load_router(profile, embedder)
     kwargs: dict[str, Any] = dict(cost_bias=cost_bias, require=require, allow=allow or None, max_size_mb=max_size_mb)
+    if explain:
+        if prompt == "-" or as_json:
+            raise click.UsageError("--explain takes one PROMPT and prints text; use --json without it")
+        click.echo(str(router.explain(prompt, **kwargs)))
+        return
     if prompt == "-":
         for line in sys.stdin:
             text = line.rstrip("\n")
@@ -103,19 +120,26 @@ def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | No
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False), default=None,
               help="For LLMRouter JSON data: its query .jsonl, to attach each prompt's task.")
 @click.option("--embedder", "-e", default="minilm", show_default=True, help="minilm, hash, hash:DIM or cactus:PATH.")
-@click.option("--k", "k", default="16", show_default=True, help="Number of clusters, or 'auto'.")
+@click.option("--k", "k", default="auto", show_default=True, help="Number of clusters, or 'auto'.")
+@click.option("--smoothing", default="auto", show_default=True,
+              help="Pseudo-rows shrinking each cluster's error rate toward the model's global rate, or 'auto'.")
+@click.option("--temperature", default="auto", show_default=True,
+              help="Soft-assignment temperature (0 = nearest cluster only), or 'auto'.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--smoothing", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
-              help="Pseudo-rows shrinking each cluster's error rate toward the model's global rate.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
-def train(data: str, models: str, queries: str | None, embedder: str, k: str, seed: int, smoothing: float,
-          output: str) -> None:
-    """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?}."""
+def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
+          seed: int, output: str) -> None:
+    """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?}.
+
+    'auto' settings are chosen by cross-validated area under the deferral curve on DATA.
+    """
     from .data import read_table
     from .training import train as train_profile
 
     if k != "auto" and not k.isdigit():
         raise click.BadParameter("must be a positive integer or 'auto'", param_hint="--k")
+    smooth_v = _auto_number(smoothing, "--smoothing")
+    temp_v = _auto_number(temperature, "--temperature")
     rows = read_table(data, queries=queries)
     with click.progressbar(length=len(rows), label="embedding", file=sys.stderr) as bar:
         done = [0]
@@ -125,7 +149,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, se
             done[0] = n
 
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
-                                smoothing=smoothing, progress=progress, provenance={"data": data})
+                                smoothing=smooth_v, temperature=temp_v, progress=progress, provenance={"data": data})
     profile.save(output)
     click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}", err=True)
 

@@ -37,6 +37,10 @@ class Decision:
         embed_ms: time spent embedding the prompt (0 for route_embedding; the batch mean for
             route_many).
         score_ms: time spent scoring in the C core (the batch mean for route_many).
+        in_distribution: False when the prompt's best similarity is below the profile's
+            ``ood_threshold``: then ``model`` is the fallback model (the profile's ``fallback``,
+            else the eligible model with the lowest overall error rate), its ``expected_error``
+            that model's overall rate, and ``ranking`` still shows the scores.
     """
 
     model: str
@@ -50,6 +54,64 @@ class Decision:
     cost_bias: float
     embed_ms: float
     score_ms: float
+    in_distribution: bool = True
+
+
+@dataclass(frozen=True)
+class ModelTerm:
+    """One model's part in a decision: its rate in the cluster and how its score was made."""
+
+    model: str
+    cluster_error_rate: float
+    cluster_count: int
+    cost: float
+    expected_error: float | None
+    cost_term: float | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a prompt was routed as it was (see ``Router.explain``).
+
+    Attributes:
+        decision: the Decision itself.
+        cluster_size: training prompts in the chosen cluster.
+        cluster_tasks: the tasks of those training prompts with their counts, most common first
+            (empty when the profile was trained without tasks).
+        nearest_clusters: the closest clusters as ``(cluster, similarity)``, best first.
+        lam: the lambda used; ood_threshold: the profile's out-of-distribution threshold.
+        terms: every model, eligible ones in ranking order first (ineligible ones with no score).
+    """
+
+    decision: Decision
+    cluster_size: int
+    cluster_tasks: tuple[tuple[str, int], ...]
+    nearest_clusters: tuple[tuple[int, float], ...]
+    lam: float
+    temperature: float
+    ood_threshold: float | None
+    terms: tuple[ModelTerm, ...]
+
+    def __str__(self) -> str:
+        d = self.decision
+        lines = [f"model {d.model}" + ("" if d.in_distribution else " (fallback: prompt is out of distribution)")]
+        ood = "" if self.ood_threshold is None else f", out-of-distribution below {self.ood_threshold:.3f}"
+        lines.append(f"cluster {d.cluster}: {self.cluster_size} training prompts, similarity {d.similarity:.3f}, "
+                     f"margin {d.margin:.3f}{ood}")
+        if self.cluster_tasks:
+            lines.append("  its training tasks: " + ", ".join(f"{t} {n}" for t, n in self.cluster_tasks))
+        lines.append("  nearest clusters: " + ", ".join(f"{c} ({s:.3f})" for c, s in self.nearest_clusters))
+        mix = f"softmax mix over clusters at temperature {self.temperature:g}" if self.temperature else "cluster rate"
+        lines.append(f"score = expected error ({mix}) + lambda {self.lam:g} x normalised cost")
+        lines.append(f"  {'model':<34}{'rate':>7}{'count':>7}{'cost':>10}{'exp.err':>9}{'cost term':>10}{'score':>8}")
+        for t in self.terms:
+            if t.score is None:
+                lines.append(f"  {t.model:<34}{t.cluster_error_rate:>7.3f}{t.cluster_count:>7}{t.cost:>10g}   not eligible")
+            else:
+                lines.append(f"  {t.model:<34}{t.cluster_error_rate:>7.3f}{t.cluster_count:>7}{t.cost:>10g}"
+                             f"{t.expected_error:>9.3f}{t.cost_term:>10.3f}{t.score:>8.3f}")
+        return "\n".join(lines)
 
 
 class DecisionBatch(Sequence[Decision]):
@@ -61,23 +123,28 @@ class DecisionBatch(Sequence[Decision]):
     """
 
     __slots__ = ("_ids", "_rankings", "_scores", "model_index", "cluster", "similarity", "margin",
-                 "expected_error", "cost", "score", "cost_bias", "embed_ms", "score_ms")
+                 "expected_error", "cost", "score", "in_distribution", "cost_bias", "embed_ms", "score_ms")
 
-    def __init__(self, ids: tuple[str, ...], rates: np.ndarray, costs: np.ndarray, results: np.ndarray,
-                 rankings: np.ndarray, scores: np.ndarray, cost_bias: float, embed_ms: float, score_ms: float) -> None:
+    def __init__(self, ids: tuple[str, ...], costs: np.ndarray, results: np.ndarray, rankings: np.ndarray,
+                 scores: np.ndarray, errors: np.ndarray, cost_bias: float, embed_ms: float, score_ms: float,
+                 in_distribution: np.ndarray, fallback: int, fallback_error: float) -> None:
         width = int(results["n_ranked"][0]) if len(results) else 0
         self._ids = ids
         self._rankings = rankings[:, :width]
         self._scores = scores[:, :width]
-        self.model_index = self._rankings[:, 0] if width else np.zeros(0, dtype=np.int32)
+        self.in_distribution = in_distribution
+        ood = ~in_distribution
+        self.model_index = np.where(ood, fallback, self._rankings[:, 0]) if width else np.zeros(0, dtype=np.int32)
         self.cluster = results["cluster"]
         self.similarity = results["similarity"]
         self.margin = results["margin"]
-        self.expected_error = rates[self.cluster, self.model_index].astype(np.float64)
+        self.expected_error = np.where(ood, fallback_error, errors[:, 0]) if width else np.zeros(0)
         self.cost = costs[self.model_index]
-        self.score = self._scores[:, 0] if width else np.zeros(0, dtype=np.float32)
+        rows = np.arange(len(results))
+        pos = np.argmax(self._rankings == self.model_index[:, None], axis=1) if width else rows
+        self.score = self._scores[rows, pos] if width else np.zeros(0, dtype=np.float32)
         for a in (self._rankings, self._scores, self.model_index, self.cluster, self.similarity, self.margin,
-                  self.expected_error, self.cost, self.score):
+                  self.expected_error, self.cost, self.score, self.in_distribution):
             a.setflags(write=False)
         self.cost_bias = cost_bias
         self.embed_ms = embed_ms
@@ -96,9 +163,10 @@ class DecisionBatch(Sequence[Decision]):
         ids = self._ids
         ranking = self._rankings[i].tolist()
         scores = self._scores[i].tolist()
-        return Decision(ids[ranking[0]], int(self.cluster[i]), float(self.similarity[i]), float(self.margin[i]),
-                        float(self.expected_error[i]), float(self.cost[i]), scores[0],
-                        tuple(zip([ids[j] for j in ranking], scores)), self.cost_bias, self.embed_ms, self.score_ms)
+        return Decision(ids[int(self.model_index[i])], int(self.cluster[i]), float(self.similarity[i]),
+                        float(self.margin[i]), float(self.expected_error[i]), float(self.cost[i]), float(self.score[i]),
+                        tuple(zip([ids[j] for j in ranking], scores)), self.cost_bias, self.embed_ms, self.score_ms,
+                        bool(self.in_distribution[i]))
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
@@ -126,7 +194,8 @@ class Router:
     ``allow_embedder_mismatch`` is set.
     """
 
-    __slots__ = ("_profile", "_embedder", "_index", "_ids", "_costs", "_rates", "_masks", "_no_mask", "_default_lam")
+    __slots__ = ("_profile", "_embedder", "_index", "_ids", "_costs", "_rates", "_masks", "_no_mask", "_default_lam",
+                 "_temperature", "_ood", "_global_err")
 
     def __init__(self, profile: Profile, embedder: Embedder, *, allow_embedder_mismatch: bool = False) -> None:
         if not isinstance(profile, Profile):
@@ -138,9 +207,12 @@ class Router:
         self._costs = np.array([m.cost for m in profile.models], dtype=np.float64)
         self._ids = profile.model_ids
         self._index = _native.Index(profile.centroids, self._rates, self._costs)
+        self._temperature = profile.routing.temperature
+        self._ood = -np.inf if profile.routing.ood_threshold is None else profile.routing.ood_threshold
+        self._global_err = np.array([_overall_error(m.error_rates, m.counts) for m in profile.models])
         self._masks: dict[tuple[Any, ...], Any] = {}
-        # The unconstrained call is the hot path: its mask and lambda are computed once here.
-        self._no_mask = _native.mask_buffer(None)
+        # The unconstrained call is the hot path: its mask, fallback and lambda are computed once.
+        self._no_mask = (_native.mask_buffer(None), self._fallback(None))
         self._default_lam = profile.routing.lam()
 
     @classmethod
@@ -253,6 +325,41 @@ class Router:
             raise ValueError(f"embeddings must have shape (n, {self._index.d}), got {vecs.shape}")
         return self._decide_many(vecs, 0.0, cost_bias, require, allow, max_size_mb)
 
+    def explain(
+        self,
+        prompt: str,
+        *,
+        cost_bias: float | None = None,
+        require: Collection[str] = (),
+        allow: Collection[str] | None = None,
+        max_size_mb: float | None = None,
+        top_clusters: int = 3,
+    ) -> Explanation:
+        """Route ``prompt`` and say why: its cluster, that cluster's training tasks, every model's
+        rate, count, cost term and score. Takes the same arguments as ``route``."""
+        decision = self.route(prompt, cost_bias=cost_bias, require=require, allow=allow, max_size_mb=max_size_mb)
+        vec = self._embedder.embed(prompt)
+        bias, lam, buf, _ = self._knobs(cost_bias, require, allow, max_size_mb)
+        _, _, _, ranking, scores, errors = self._index.route(vec, buf, lam, self._temperature)
+        sims = self._index.similarities(vec)
+        c = decision.cluster
+        models = self._profile.models
+        ranked = [
+            ModelTerm(models[j].id, float(models[j].error_rates[c]), int(models[j].counts[c]), models[j].cost,
+                      e, s - e, s)
+            for j, s, e in zip(ranking, scores, errors)
+        ]
+        others = [ModelTerm(m.id, float(m.error_rates[c]), int(m.counts[c]), m.cost, None, None, None)
+                  for j, m in enumerate(models) if j not in set(ranking)]
+        tasks = self._profile.cluster_tasks[c] if self._profile.cluster_tasks else {}
+        order = np.argsort(-sims, kind="stable")[:top_clusters]
+        return Explanation(
+            decision, int(self._profile.cluster_sizes[c]),
+            tuple(sorted(tasks.items(), key=lambda kv: (-kv[1], kv[0]))),
+            tuple((int(i), float(sims[i])) for i in order), lam, self._temperature,
+            self._profile.routing.ood_threshold, tuple(ranked + others),
+        )
+
     def eligible(
         self, require: Collection[str] = (), allow: Collection[str] | None = None, max_size_mb: float | None = None
     ) -> tuple[str, ...]:
@@ -286,50 +393,71 @@ class Router:
                 ok[j] = 0
         if not ok.any():
             raise NoEligibleModelError(_no_eligible_message(key[0], key[1], max_size_mb))
-        entry = (None, _native.mask_buffer(None)) if ok.all() else (ok, _native.mask_buffer(ok))
+        mask = None if ok.all() else ok
+        entry = (mask, _native.mask_buffer(mask), self._fallback(mask))
         if len(self._masks) >= _MASK_CACHE_SIZE:
             self._masks.clear()
         self._masks[key] = entry
         return entry
 
+    def _fallback(self, mask: np.ndarray | None) -> int:
+        """The model index for out-of-distribution prompts under an eligibility mask."""
+        ok = np.ones(len(self._ids), dtype=bool) if mask is None else mask.astype(bool)
+        named = self._profile.routing.fallback
+        if named is not None and ok[self._ids.index(named)]:
+            return self._ids.index(named)
+        eligible = np.flatnonzero(ok)
+        return int(eligible[np.lexsort((eligible, self._costs[eligible], self._global_err[eligible]))[0]])
+
     def _knobs(self, cost_bias: float | None, require: Collection[str], allow: Collection[str] | None,
-               max_size_mb: float | None) -> tuple[float, float, Any]:
-        """The cost_bias, lambda and C mask buffer of a call."""
+               max_size_mb: float | None) -> tuple[float, float, Any, int]:
+        """The cost_bias, lambda, C mask buffer and fallback model of a call."""
         if cost_bias is None:
             bias, lam = self._profile.routing.cost_bias, self._default_lam
         else:
             bias = _check_cost_bias(cost_bias)
             lam = self._profile.routing.lam(bias)
         if not require and allow is None and max_size_mb is None:
-            return bias, lam, self._no_mask
-        return bias, lam, self._mask(require, allow, max_size_mb)[1]
+            return bias, lam, *self._no_mask
+        _, buf, fallback = self._mask(require, allow, max_size_mb)
+        return bias, lam, buf, fallback
 
     def _decide(self, vec: np.ndarray, embed_s: float, cost_bias: float | None, require: Collection[str],
                 allow: Collection[str] | None, max_size_mb: float | None) -> Decision:
-        bias, lam, buf = self._knobs(cost_bias, require, allow, max_size_mb)
+        bias, lam, buf, fallback = self._knobs(cost_bias, require, allow, max_size_mb)
         t0 = perf_counter()
-        cluster, sim, margin, ranking, scores = self._index.route(vec, buf, lam)
+        cluster, sim, margin, ranking, scores, errors = self._index.route(vec, buf, lam, self._temperature)
         score_s = perf_counter() - t0
-        best = ranking[0]
         ids = self._ids
+        if sim >= self._ood:
+            best, err, score, in_dist = ranking[0], errors[0], scores[0], True
+        else:
+            best, err, in_dist = fallback, float(self._global_err[fallback]), False
+            score = scores[ranking.index(fallback)]
         return Decision(
-            ids[best], cluster, sim, margin, float(self._rates[cluster, best]), float(self._costs[best]),
-            scores[0], tuple(zip(map(ids.__getitem__, ranking), scores)), bias, embed_s * 1e3, score_s * 1e3,
+            ids[best], cluster, sim, margin, err, float(self._costs[best]), score,
+            tuple(zip(map(ids.__getitem__, ranking), scores)), bias, embed_s * 1e3, score_s * 1e3, in_dist,
         )
 
     def _decide_many(self, vecs: np.ndarray, embed_s: float, cost_bias: float | None, require: Collection[str],
                      allow: Collection[str] | None, max_size_mb: float | None) -> DecisionBatch:
-        bias, lam, buf = self._knobs(cost_bias, require, allow, max_size_mb)
+        bias, lam, buf, fallback = self._knobs(cost_bias, require, allow, max_size_mb)
         n = max(vecs.shape[0], 1)
         t0 = perf_counter()
-        results, rankings, scores = self._index.route_batch(vecs, buf, lam)
+        results, rankings, scores, errors = self._index.route_batch(vecs, buf, lam, self._temperature)
         score_ms = (perf_counter() - t0) * 1e3 / n
-        return DecisionBatch(self._ids, self._rates, self._costs, results, rankings, scores, bias, embed_s * 1e3 / n,
-                             score_ms)
+        return DecisionBatch(self._ids, self._costs, results, rankings, scores, errors, bias, embed_s * 1e3 / n,
+                             score_ms, results["similarity"] >= self._ood, fallback, self._global_err[fallback])
 
     def __repr__(self) -> str:
         p = self._profile
         return f"Router(embedder={self._embedder.name!r}, k={p.k}, dim={p.dim}, models={len(p.models)})"
+
+
+def _overall_error(rates: np.ndarray, counts: np.ndarray) -> float:
+    """A model's error rate over all clusters, weighted by the labelled prompts behind each."""
+    total = counts.sum()
+    return float((rates * counts).sum() / total) if total else float(rates.mean())
 
 
 def _no_eligible_message(require: tuple[str, ...], allow: tuple[str, ...] | None, max_size_mb: float | None) -> str:
@@ -367,4 +495,4 @@ def _check_embedder(profile: Profile, embedder: Embedder, allow_mismatch: bool) 
     )
 
 
-__all__ = ["Decision", "DecisionBatch", "Router", "RouterError"]
+__all__ = ["Decision", "DecisionBatch", "Explanation", "ModelTerm", "Router", "RouterError"]

@@ -126,3 +126,10 @@ def test_python_dash_m_usage_error_exit_code():
     proc = subprocess.run([sys.executable, "-m", "cactus_router", "route", "x", "--cost-bias", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_route_explain(profile_path):
+    """--explain prints the cluster and every model's terms; with --json it is a usage error."""
+    out = run("route", "explain me", "--profile", profile_path, "--explain")
+    assert out.exit_code == 0 and "cluster" in out.output and "cost term" in out.output
+    assert run("route", "x", "--profile", profile_path, "--explain", "--json").exit_code == 2

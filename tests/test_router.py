@@ -181,3 +181,65 @@ def test_shared_router_across_threads_matches_sequential(router):
     for t in threads:
         t.join()
     assert all(results[t] == expected for t in range(8))
+
+
+def _with_routing(prof, **changes):
+    from dataclasses import replace
+
+    return replace(prof, routing=replace(prof.routing, **changes))
+
+
+def test_out_of_distribution_prompts_get_the_most_reliable_model(hash_profile, hash_embedder):
+    """Below the OOD threshold the decision says so and uses the lowest overall error rate."""
+    prof = _with_routing(hash_profile, ood_threshold=0.99)
+    r = Router(prof, hash_embedder)
+    d = r.route("nothing like the centroids")
+    overall = {m.id: float((m.error_rates * m.counts).sum() / m.counts.sum()) for m in prof.models}
+    assert not d.in_distribution
+    assert d.model == min(overall, key=overall.get)
+    assert d.expected_error == pytest.approx(overall[d.model])
+    batch = r.route_many(["nothing like the centroids", "another one"])
+    assert not batch.in_distribution.any() and batch.models == (d.model, d.model)
+    assert (batch[0].model, batch[0].expected_error, batch[0].in_distribution) == (d.model, d.expected_error, False)
+
+
+def test_named_fallback_and_eligibility(hash_profile, hash_embedder):
+    """A named fallback is used when eligible; otherwise the most reliable eligible model."""
+    prof = _with_routing(hash_profile, ood_threshold=0.99, fallback="m2")
+    r = Router(prof, hash_embedder)
+    assert r.route("far away").model == "m2"
+    assert r.route("far away", allow=["m0", "m1"]).model in {"m0", "m1"}
+
+
+def test_in_distribution_prompts_are_scored_normally(hash_profile, hash_embedder):
+    """With a threshold of -1 nothing is out of distribution."""
+    d = Router(_with_routing(hash_profile, ood_threshold=-1.0), hash_embedder).route("hello")
+    assert d.in_distribution and d.model == d.ranking[0][0]
+
+
+def test_soft_assignment_mixes_cluster_rates(hash_profile, hash_embedder):
+    """With a temperature the expected error is the weighted mix of the clusters' rates."""
+    prof = _with_routing(hash_profile, temperature=0.05)
+    r = Router(prof, hash_embedder)
+    vec = hash_embedder.embed("mix me")
+    sims = r._index.similarities(vec)
+    w = np.exp((sims - sims.max()) / 0.05)
+    w /= w.sum()
+    d = r.route("mix me", cost_bias=0.0)
+    expected = {m.id: float(w @ m.error_rates) for m in prof.models}
+    assert d.expected_error == pytest.approx(expected[d.model], abs=1e-5)
+    assert d.model == min(expected, key=expected.get)
+
+
+def test_explain_accounts_for_every_model(hash_embedder):
+    """explain lists each model's rate, count and score terms, consistent with the decision."""
+    prof = make_profile(k=3, d=64, m=4, embedder=hash_embedder, sizes=[1.0, 2.0, 3.0, 400.0])
+    r = Router(prof, hash_embedder)
+    ex = r.explain("why this model?", max_size_mb=10)
+    assert ex.decision.model == ex.terms[0].model
+    assert [t.model for t in ex.terms][-1] == "m3" and ex.terms[-1].score is None
+    for t in ex.terms[:-1]:
+        assert t.expected_error + t.cost_term == pytest.approx(t.score, abs=1e-6)
+        m = prof.models[prof.model_ids.index(t.model)]
+        assert t.cluster_error_rate == pytest.approx(m.error_rates[ex.decision.cluster])
+    assert "not eligible" in str(ex) and f"cluster {ex.decision.cluster}" in str(ex)
