@@ -121,10 +121,11 @@ def test_installed_console_script_routes_with_the_default_profile():
     assert json.loads(proc.stdout)["model"]
 
 
-def test_python_dash_m_usage_error_exit_code():
+def test_python_dash_m_usage_error_exit_code(tmp_path):
     """python -m cactus_router with a bad option exits 2 with a usage message."""
+    # Run outside the checkout: there `python -m` would import the unbuilt source tree.
     proc = subprocess.run([sys.executable, "-m", "cactus_router", "route", "x", "--cost-bias", "nope"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
 
 
