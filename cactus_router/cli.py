@@ -161,12 +161,11 @@ def info(profile: str, as_json: bool) -> None:
     """Summarise a profile: embedder, clusters, models and their mean error rates."""
     prof = Profile.load(profile)
     sizes = prof.cluster_sizes
-    models = []
-    for m in prof.models:
-        w = m.counts.sum()
-        mean_err = float((m.error_rates * m.counts).sum() / w) if w else float(m.error_rates.mean())
-        models.append({"id": m.id, "cost": m.cost, "size_mb": m.size_mb, "capabilities": sorted(m.capabilities),
-                       "mean_error_rate": round(mean_err, 4), "labelled": int(w)})
+    models = [
+        {"id": m.id, "cost": m.cost, "size_mb": m.size_mb, "capabilities": sorted(m.capabilities),
+         "mean_error_rate": round(m.overall_error_rate, 4), "labelled": int(m.counts.sum())}
+        for m in prof.models
+    ]
     summary = {
         "format": prof.source_format,
         "embedder": {"name": prof.embedder.name, "dim": prof.embedder.dim, "fingerprint": prof.embedder.fingerprint},
@@ -187,8 +186,8 @@ def info(profile: str, as_json: bool) -> None:
     click.echo(f"cost knob   cost_bias {prof.routing.cost_bias:g} -> lambda in [{prof.routing.lambda_min:g}, "
                f"{prof.routing.lambda_max:g}]")
     click.echo("models      id, cost, mean error rate, labelled prompts")
-    for m in models:
-        click.echo(f"  {m['id']:<34} {m['cost']:>8g}  {m['mean_error_rate']:.3f}  {m['labelled']}")
+    for row in models:
+        click.echo(f"  {row['id']:<34} {row['cost']:>8g}  {row['mean_error_rate']:.3f}  {row['labelled']}")
 
 
 @cli.command()

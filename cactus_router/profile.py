@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+import types
 from types import MappingProxyType
 from typing import Any
 
@@ -41,7 +42,8 @@ def _ro(a: np.ndarray) -> np.ndarray:
 def _caller_stacklevel() -> int:
     """The warnings stacklevel of the first frame outside cactus_router: the user's call."""
     here = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
         frame, level = frame.f_back, level + 1
     return level
@@ -84,6 +86,12 @@ class ModelInfo:
 
     def __post_init__(self) -> None:
         _freeze_arrays(self, error_rates=np.float64, counts=np.int64)
+
+    @property
+    def overall_error_rate(self) -> float:
+        """The error rate over all clusters, weighted by the labelled prompts behind each."""
+        total = int(self.counts.sum())
+        return float((self.error_rates * self.counts).sum() / total) if total else float(self.error_rates.mean())
 
 
 @dataclass(frozen=True)

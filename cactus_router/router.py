@@ -209,8 +209,8 @@ class Router:
         self._index = _native.Index(profile.centroids, self._rates, self._costs)
         self._temperature = profile.routing.temperature
         self._ood = -np.inf if profile.routing.ood_threshold is None else profile.routing.ood_threshold
-        self._global_err = np.array([_overall_error(m.error_rates, m.counts) for m in profile.models])
-        self._masks: dict[tuple[Any, ...], Any] = {}
+        self._global_err = np.array([m.overall_error_rate for m in profile.models])
+        self._masks: dict[tuple[Any, ...], tuple[np.ndarray | None, Any, int]] = {}
         # The unconstrained call is the hot path: its mask, fallback and lambda are computed once.
         self._no_mask = (_native.mask_buffer(None), self._fallback(None))
         self._default_lam = profile.routing.lam()
@@ -367,32 +367,35 @@ class Router:
         mask = self._mask(require, allow, max_size_mb)[0]
         return self._ids if mask is None else tuple(i for i, ok in zip(self._ids, mask) if ok)
 
-    def _mask(self, require: Collection[str], allow: Collection[str] | None, max_size_mb: float | None) -> tuple[Any, Any]:
+    def _mask(self, require: Collection[str], allow: Collection[str] | None,
+              max_size_mb: float | None) -> tuple[np.ndarray | None, Any, int]:
         if isinstance(require, str) or isinstance(allow, str):
             raise TypeError("require and allow take collections of strings, e.g. require=['vision']")
-        key = (tuple(sorted(require)), None if allow is None else tuple(sorted(allow)), max_size_mb)
-        hit = self._masks.get(key)
+        required = tuple(sorted(require))
+        allowed = None if allow is None else tuple(sorted(allow))
+        key = (required, allowed, max_size_mb)
+        hit: tuple[np.ndarray | None, Any, int] | None = self._masks.get(key)
         if hit is not None:
             return hit
-        unknown = set(key[0]) - CAPABILITIES
+        unknown = set(required) - CAPABILITIES
         if unknown:
             raise ValueError(f"unknown capability {sorted(unknown)[0]!r}; known: {', '.join(sorted(CAPABILITIES))}")
-        if allow is not None:
-            missing = set(key[1]) - set(self._ids)
+        if allowed is not None:
+            missing = set(allowed) - set(self._ids)
             if missing:
                 raise NoEligibleModelError(f"allow names model(s) not in the profile: {', '.join(sorted(missing))}")
         if max_size_mb is not None and (isinstance(max_size_mb, bool) or not isinstance(max_size_mb, (int, float)) or not max_size_mb >= 0):
             raise ValueError(f"max_size_mb must be a number >= 0, got {max_size_mb!r}")
         ok = np.ones(len(self._ids), dtype=np.uint8)
         for j, m in enumerate(self._profile.models):
-            if not set(key[0]) <= m.capabilities:
+            if not set(required) <= m.capabilities:
                 ok[j] = 0
-            if allow is not None and m.id not in key[1]:
+            if allowed is not None and m.id not in allowed:
                 ok[j] = 0
             if max_size_mb is not None and (m.size_mb is None or m.size_mb > max_size_mb):
                 ok[j] = 0
         if not ok.any():
-            raise NoEligibleModelError(_no_eligible_message(key[0], key[1], max_size_mb))
+            raise NoEligibleModelError(_no_eligible_message(required, allowed, max_size_mb))
         mask = None if ok.all() else ok
         entry = (mask, _native.mask_buffer(mask), self._fallback(mask))
         if len(self._masks) >= _MASK_CACHE_SIZE:
@@ -452,12 +455,6 @@ class Router:
     def __repr__(self) -> str:
         p = self._profile
         return f"Router(embedder={self._embedder.name!r}, k={p.k}, dim={p.dim}, models={len(p.models)})"
-
-
-def _overall_error(rates: np.ndarray, counts: np.ndarray) -> float:
-    """A model's error rate over all clusters, weighted by the labelled prompts behind each."""
-    total = counts.sum()
-    return float((rates * counts).sum() / total) if total else float(rates.mean())
 
 
 def _no_eligible_message(require: tuple[str, ...], allow: tuple[str, ...] | None, max_size_mb: float | None) -> str:

@@ -206,9 +206,9 @@ def train(
     costs = np.array([s.cost for s in specs])
     sel = select(
         vectors, scores, costs, seed=seed, folds=folds,
-        ks=[kk for kk in K_CANDIDATES if kk <= len(rows)] if k == "auto" else [k],
-        smoothings=SMOOTHING_CANDIDATES if smoothing == "auto" else [smoothing],
-        temperatures=TEMPERATURE_CANDIDATES if temperature == "auto" else [temperature],
+        ks=[kk for kk in K_CANDIDATES if kk <= len(rows)] if isinstance(k, str) else [k],
+        smoothings=SMOOTHING_CANDIDATES if isinstance(smoothing, str) else [smoothing],
+        temperatures=TEMPERATURE_CANDIDATES if isinstance(temperature, str) else [temperature],
     )
     centroids, labels = fit_kmeans(vectors, sel.k, seed)
     rates, counts = error_rates(labels, scores, sel.k, sel.smoothing)

@@ -51,7 +51,8 @@ def get_embedder(spec: str | Embedder) -> Embedder:
     if spec.startswith("cactus:"):
         from .cactus import CactusEmbedder
 
-        return CactusEmbedder(spec.partition(":")[2])
+        cactus: Embedder = CactusEmbedder(spec.partition(":")[2])
+        return cactus
     raise EmbedderError(f"unknown embedder {spec!r}; choose one of: {', '.join(NAMES)}")
 
 

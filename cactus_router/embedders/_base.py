@@ -46,7 +46,8 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Return float32 rows scaled to unit L2 norm (zero rows stay zero)."""
     out = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(out, axis=-1, keepdims=True)
-    return out / np.maximum(norms, np.float32(1e-12))
+    unit: np.ndarray = out / np.maximum(norms, np.float32(1e-12))
+    return unit
 
 
 def fingerprint_digest(name: str, probes: np.ndarray) -> str:
@@ -93,7 +94,8 @@ class BaseEmbedder(abc.ABC):
 
     def embed(self, text: str) -> np.ndarray:
         """Embed one prompt into an L2-normalised float32 vector of length ``dim``."""
-        return self.embed_many([text])[0]
+        vec: np.ndarray = self.embed_many([text])[0]
+        return vec
 
     def embed_many(self, texts: Sequence[str]) -> np.ndarray:
         """Embed prompts into an L2-normalised float32 array of shape (n, dim)."""

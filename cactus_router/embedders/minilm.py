@@ -52,8 +52,11 @@ class MiniLMEmbedder(BaseEmbedder):
         self._tokenizer = tokenizers.Tokenizer.from_str(tok_file.read_text(encoding="utf-8"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        self._cls = self._tokenizer.token_to_id("[CLS]")
-        self._sep = self._tokenizer.token_to_id("[SEP]")
+        cls_id, sep_id = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise EmbedderError("the bundled MiniLM tokenizer has no [CLS]/[SEP] token; reinstall cactus-router")
+        self._cls: int = cls_id
+        self._sep: int = sep_id
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -96,7 +99,8 @@ class MiniLMEmbedder(BaseEmbedder):
             {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(mask)},
         )
         weights = mask[:, :, None].astype(np.float32)
-        return (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+        pooled: np.ndarray = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+        return pooled
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         ids = self._ids(texts)
