@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ def _f32(a: np.ndarray) -> np.ndarray:
 class Index:
     """A C routing index: owns the cr_index handle, freed when this object is collected."""
 
-    __slots__ = ("k", "d", "m", "_handle")
+    __slots__ = ("k", "d", "m", "_handle", "_scratch")
 
     def __init__(self, centroids: np.ndarray, error_rates_km: np.ndarray, costs: np.ndarray) -> None:
         c = _f32(centroids)
@@ -68,16 +69,24 @@ class Index:
             "building the routing index",
         )
         self._handle = ffi.gc(out[0], lib.cr_index_free)
+        # Output buffers for single routes, one set per thread: allocating five cffi buffers per
+        # call costs more than the scoring itself.
+        self._scratch = threading.local()
+
+    def _buffers(self) -> tuple[Any, Any, Any, Any, Any, Any]:
+        bufs: tuple[Any, Any, Any, Any, Any, Any] | None = getattr(self._scratch, "bufs", None)
+        if bufs is None:
+            bufs = (ffi.new("cr_params *"), ffi.new("cr_result *"), ffi.new("int32_t[]", self.m),
+                    ffi.new("float[]", self.m), ffi.new("float[]", self.m), ffi.new("float[]", self.k))
+            self._scratch.bufs = bufs
+        return bufs
 
     def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0
               ) -> tuple[int, float, float, list[int], list[float], list[float]]:
         """Route one float32 embedding; returns cluster, similarity, margin, ranking, scores, errors."""
-        params = ffi.new("cr_params *", (lam, temperature))
-        res = ffi.new("cr_result *")
-        ranking = ffi.new("int32_t[]", self.m)
-        scores = ffi.new("float[]", self.m)
-        errors = ffi.new("float[]", self.m)
-        work = ffi.new("float[]", self.k) if temperature > 0.0 else ffi.NULL
+        params, res, ranking, scores, errors, work = self._buffers()
+        params.lam = lam
+        params.temperature = temperature
         status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), eligible, params, res, ranking,
                               scores, errors, work)
         if status:

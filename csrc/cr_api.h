@@ -29,12 +29,12 @@ enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
 typedef struct cr_index cr_index;
 
 /* How to score.
- *   lambda       weight of the min-max normalised cost (normalised over eligible models), >= 0
+ *   lam          lambda, the weight of the min-max normalised cost (normalised over eligible models), >= 0
  *   temperature  0: each model's expected error is its rate in the nearest cluster (hard
  *                assignment); > 0: a mix of its rates over all clusters weighted by
  *                softmax(similarity / temperature) (soft assignment) */
 typedef struct {
-    double lambda;
+    double lam;
     double temperature;
 } cr_params;
 

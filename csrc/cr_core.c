@@ -202,7 +202,7 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
             for (int32_t c = 0; c < k; c++) err += (double)sims[c] * (double)ix->error_rates[(size_t)c * m + j];
         }
         double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
-        float sc = (float)(err + p->lambda * nc);
+        float sc = (float)(err + p->lam * nc);
         int32_t q = filled;
         while (q > 0 && ranks_before(sc, ix->costs[j], j, scores[q - 1], ix->costs[ranking[q - 1]], ranking[q - 1])) {
             ranking[q] = ranking[q - 1];
@@ -226,8 +226,8 @@ static int check_route_args(const cr_index *ix, const void *e, const cr_params *
                             const void *ranking, const void *scores, const void *errors, const void *scratch)
 {
     if (!ix || !e || !p || !res || !ranking || !scores || !errors) return CR_ERR_NULL;
-    if (!isfinite(p->lambda) || !isfinite(p->temperature)) return CR_ERR_NONFINITE;
-    if (p->lambda < 0.0 || p->temperature < 0.0) return CR_ERR_RANGE;
+    if (!isfinite(p->lam) || !isfinite(p->temperature)) return CR_ERR_NONFINITE;
+    if (p->lam < 0.0 || p->temperature < 0.0) return CR_ERR_RANGE;
     if (p->temperature > 0.0 && !scratch) return CR_ERR_NULL;
     return CR_OK;
 }
