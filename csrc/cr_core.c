@@ -184,8 +184,9 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
     const int soft = p->temperature > 0.0 && k > 1;
     double wsum = 0.0;
     if (soft) { /* softmax weights, shifted by the best similarity so exp() cannot overflow */
+        const double top = (double)sims[best]; /* the stored (float) maximum, not s1 */
         for (int32_t c = 0; c < k; c++) {
-            double w = exp(((double)sims[c] - s1) / p->temperature);
+            double w = exp(((double)sims[c] - top) / p->temperature);
             sims[c] = (float)w;
             wsum += w;
         }
@@ -227,7 +228,7 @@ static int check_route_args(const cr_index *ix, const void *e, const cr_params *
 {
     if (!ix || !e || !p || !res || !ranking || !scores || !errors) return CR_ERR_NULL;
     if (!isfinite(p->lam) || !isfinite(p->temperature)) return CR_ERR_NONFINITE;
-    if (p->lam < 0.0 || p->temperature < 0.0) return CR_ERR_RANGE;
+    if (p->lam < 0.0 || p->lam > 1e6 || p->temperature < 0.0) return CR_ERR_RANGE;
     if (p->temperature > 0.0 && !scratch) return CR_ERR_NULL;
     return CR_OK;
 }
