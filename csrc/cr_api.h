@@ -29,7 +29,8 @@ enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
 typedef struct cr_index cr_index;
 
 /* How to score.
- *   lam          lambda, the weight of the min-max normalised cost (normalised over eligible models), >= 0
+ *   lam          lambda, the weight of the min-max normalised cost (normalised over eligible
+ *                models), in [0, 1e6]
  *   temperature  0: each model's expected error is its rate in the nearest cluster (hard
  *                assignment); > 0: a mix of its rates over all clusters weighted by
  *                softmax(similarity / temperature) (soft assignment) */
@@ -83,7 +84,7 @@ int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
                    int32_t *rankings, float *scores, float *errors, float *work,
                    int32_t *failed_row);
 
-/* The hash embedder: signed feature hashing of the ASCII-lowercased byte n-grams (n = 2..4)
+/* The hash embedder: signed feature hashing of the ASCII-lowercased byte n-grams (n = 1..4)
  * and words of a UTF-8 text into dim buckets, L2-normalised. Texts longer than max_bytes are
  * truncated to their first max_bytes/2 and last max_bytes/2 bytes. A text with no feature
  * (empty) is CR_ERR_ZERO_VECTOR. */

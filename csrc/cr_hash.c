@@ -40,7 +40,7 @@ static void add_feature(float *out, int32_t dim, uint64_t h, float w)
 
 static void hash_span(const unsigned char *p, size_t n, int32_t dim, float *out)
 {
-    for (size_t gram = 2; gram <= 4; gram++)
+    for (size_t gram = 1; gram <= 4; gram++)
         for (size_t i = 0; i + gram <= n; i++) add_feature(out, dim, fnv1a(p + i, gram, gram), 1.0f);
     size_t i = 0;
     while (i < n) {

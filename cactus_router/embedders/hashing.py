@@ -11,7 +11,7 @@ DEFAULT_DIM = 512
 
 
 class HashEmbedder(BaseEmbedder):
-    """Signed feature hashing of byte 2- to 4-grams and words, L2-normalised (microseconds).
+    """Signed feature hashing of byte 1- to 4-grams and words, L2-normalised (microseconds).
 
     Always available, deterministic on every platform; a lexical, not semantic, embedding.
 
