@@ -136,7 +136,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
     from .data import read_table
     from .training import train as train_profile
 
-    if k != "auto" and not k.isdigit():
+    if k != "auto" and (not k.isdigit() or int(k) < 1):
         raise click.BadParameter("must be a positive integer or 'auto'", param_hint="--k")
     smooth_v = _auto_number(smoothing, "--smoothing")
     temp_v = _auto_number(temperature, "--temperature")
