@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_profile
+from cr_factories import make_profile
 
 import cactus_router
 from cactus_router import Profile

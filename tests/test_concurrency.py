@@ -7,7 +7,7 @@ import random
 import threading
 
 import pytest
-from conftest import make_profile
+from cr_factories import make_profile
 
 from cactus_router import Router
 from cactus_router.embedders.hashing import HashEmbedder

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import make_profile
+from cr_factories import make_profile
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_profile
+from cr_factories import make_profile
 
 from cactus_router import Profile, ProfileError, Router, UnverifiedEmbedderWarning
 from cactus_router.embedders import CallableEmbedder

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import make_profile
+from cr_factories import make_profile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import make_profile
+from cr_factories import make_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
