@@ -9,6 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ._cli_eval import COMMANDS
 from .errors import RouterError
 from .profile import Profile
 from .router import Decision, Router
@@ -214,6 +215,10 @@ def convert(source: str, output: str) -> None:
     prof = Profile.load(source)
     prof.save(output)
     click.echo(f"wrote {output} ({prof.source_format} -> v1); it still has no embedder fingerprint", err=True)
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:
