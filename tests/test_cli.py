@@ -75,7 +75,9 @@ def test_info_and_models(profile_path):
     """info summarises a profile; models lists the 12-model catalog."""
     info = json.loads(run("info", "--profile", profile_path, "--json").output)
     assert info["clusters"] == 4 and info["embedder"]["name"] == "hash-ngram-v1"
-    assert "fingerprint" in run("info", "--profile", profile_path).output
+    assert set(info["libcactus"]) >= {"found", "path", "version", "tried"} and info["libcactus"]["tried"]
+    human = run("info", "--profile", profile_path).output
+    assert "fingerprint" in human and "libcactus" in human
     cat = json.loads(run("models", "--json").output)
     assert len(cat) == 12 and cat[0]["id"] == "gemma-270m"
 
