@@ -147,7 +147,7 @@ def test_not_found_lists_every_place(monkeypatch, bundle):
     msg = str(info.value)
     assert "\n" not in msg
     for part in ("lib_path argument", "CACTUS_LIB_PATH", "cactus-compute is not installed", "system library path",
-                 "pip install cactus-compute"):
+                 "pip install --no-deps cactus-compute==2.2.2"):
         assert part in msg
 
 
