@@ -69,18 +69,19 @@ def free_form_problem(obj: Any, path: str, max_depth: int = MAX_FREE_FORM_DEPTH)
                 return f"{where} is nested deeper than {max_depth} levels"
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
-                if isinstance(key, str) and not _is_unicode(key):
+                if isinstance(key, str) and not is_unicode(key):
                     return f"{where} has a key that is not valid Unicode (a lone surrogate)"
                 sub = f"{where}.{key}" if isinstance(node, dict) else f"{where}[{key}]"
                 stack.append((child, sub, depth + 1))
         elif isinstance(node, float) and not math.isfinite(node):
             return f"{where} must be a finite number"
-        elif isinstance(node, str) and not _is_unicode(node):
+        elif isinstance(node, str) and not is_unicode(node):
             return f"{where} is not valid Unicode (a lone surrogate)"
     return None
 
 
-def _is_unicode(s: str) -> bool:
+def is_unicode(s: str) -> bool:
+    """Whether s encodes as UTF-8 (no lone surrogates)."""
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
@@ -98,12 +99,9 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     try:
         # mkstemp makes the file private (0600); keep an existing file's mode, else the usual 0644.
         os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        if isinstance(text, bytes):
-            fh_b = os.fdopen(fd, "wb")
-        else:
-            fh_b = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        with fh_b as fh:
-            fh.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -178,7 +178,7 @@ def info(profile: str, as_json: bool) -> None:
         "routing": {"lambda_min": prof.routing.lambda_min, "lambda_max": prof.routing.lambda_max,
                     "cost_bias": prof.routing.cost_bias},
         "training": {k: v for k, v in json.loads(prof.to_json())["training"].items() if k != "metadata"},
-        "libcactus": libcactus_info(),
+        "libcactus": (lc := libcactus_info()),
     }
     if as_json:
         click.echo(json.dumps(summary))
@@ -192,7 +192,6 @@ def info(profile: str, as_json: bool) -> None:
     click.echo("models      id, cost, mean error rate, labelled prompts")
     for row in models:
         click.echo(f"  {row['id']:<34} {row['cost']:>8g}  {row['mean_error_rate']:.3f}  {row['labelled']}")
-    lc = summary["libcactus"]
     if lc["found"]:
         click.echo(f"libcactus   {lc['path']} (version {lc['version'] or 'unknown'})")
     else:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._json import is_unicode
 from .errors import RoutingTableError
 
 #: Largest routing-table file read (bytes).
@@ -36,7 +37,7 @@ def _row_from_obj(obj: Any, where: str) -> RoutingRow:
     prompt = obj.get("prompt", obj.get("question"))
     if not isinstance(prompt, str) or not prompt.strip():
         raise RoutingTableError(f"{where}: 'prompt' must be a non-empty string")
-    if not _is_unicode(prompt):
+    if not is_unicode(prompt):
         raise RoutingTableError(f"{where}: 'prompt' is not valid Unicode (a lone surrogate)")
     scores = obj.get("scores")
     if not isinstance(scores, dict) or not scores:
@@ -44,7 +45,7 @@ def _row_from_obj(obj: Any, where: str) -> RoutingRow:
     # Comparisons, not math.isfinite: an integer literal beyond float range would overflow it;
     # NaN fails every comparison, and the bounds exclude the infinities.
     for model, s in scores.items():
-        if not _is_unicode(model):
+        if not is_unicode(model):
             raise RoutingTableError(f"{where}: a model name in 'scores' is not valid Unicode (a lone surrogate)")
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
             raise RoutingTableError(f"{where}: scores[{model!r}] must be a number in [0, 1], got {reprlib.repr(s)}")
@@ -53,22 +54,14 @@ def _row_from_obj(obj: Any, where: str) -> RoutingRow:
         if not isinstance(costs, dict):
             raise RoutingTableError(f"{where}: 'costs' must be an object {{model: cost}}")
         for model, c in costs.items():
-            if not _is_unicode(model):
+            if not is_unicode(model):
                 raise RoutingTableError(f"{where}: a model name in 'costs' is not valid Unicode (a lone surrogate)")
             if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= sys.float_info.max:
                 raise RoutingTableError(f"{where}: costs[{model!r}] must be a number >= 0, got {reprlib.repr(c)}")
     for key in ("task", "id"):
-        if obj.get(key) is not None and not (isinstance(obj[key], str) and _is_unicode(obj[key])):
+        if obj.get(key) is not None and not (isinstance(obj[key], str) and is_unicode(obj[key])):
             raise RoutingTableError(f"{where}: {key!r} must be a string (valid Unicode)")
     return RoutingRow(prompt, dict(scores), obj.get("task"), obj.get("id"), None if costs is None else dict(costs))
-
-
-def _is_unicode(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _lines(text: str) -> list[str]:
@@ -98,8 +91,8 @@ def read_table(path: str | os.PathLike[str], *, queries: str | os.PathLike[str] 
     except OSError as exc:
         raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise RoutingTableError(f"{p}:{line}: not UTF-8 text (byte {exc.start})") from None
+        bad_line = raw.count(b"\n", 0, exc.start) + 1
+        raise RoutingTableError(f"{p}:{bad_line}: not UTF-8 text (byte {exc.start})") from None
     except ValueError as exc:  # e.g. a NUL character in the path
         raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc}") from None
     if text.lstrip().startswith("["):
