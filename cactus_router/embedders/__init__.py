@@ -21,11 +21,11 @@ __all__ = [
 ]
 
 #: Names accepted by get_embedder (besides "cactus:PATH").
-NAMES = ("minilm", "hash", "hash:DIM", "cactus:PATH")
+NAMES = ("minilm", "minilm-l3", "minilm-l3:fp32", "hash", "hash:DIM", "cactus:PATH")
 
 
 def get_embedder(spec: str | Embedder) -> Embedder:
-    """An embedder from a name (``"minilm"``, ``"hash"``, ``"hash:DIM"``, ``"cactus:PATH"``) or object.
+    """An embedder from a name (see ``NAMES``) or an Embedder object.
 
     Raises:
         EmbedderError: the name is unknown, or the backend cannot be created here.
@@ -41,6 +41,10 @@ def get_embedder(spec: str | Embedder) -> Embedder:
         from .minilm import MiniLMEmbedder
 
         return MiniLMEmbedder()
+    if spec in ("minilm-l3", "minilm-l3:fp32"):
+        from .minilm_l3 import MiniLML3Embedder
+
+        return MiniLML3Embedder(int8=spec == "minilm-l3")
     if spec == "hash" or spec.startswith("hash:"):
         from .hashing import DEFAULT_DIM, HashEmbedder
 
@@ -67,6 +71,10 @@ def embedder_for_profile(info: EmbedderInfo) -> Embedder:
 
     if info.name == MiniLMEmbedder.name:
         return MiniLMEmbedder()
+    if info.name in ("paraphrase-minilm-l3-v2-int8", "paraphrase-minilm-l3-v2"):
+        from .minilm_l3 import MiniLML3Embedder
+
+        return MiniLML3Embedder(int8=info.name.endswith("-int8"))
     if info.name == "hash-ngram-v1":
         return HashEmbedder(info.dim)
     raise EmbedderError(

