@@ -119,9 +119,9 @@ def main() -> int:
 
     _, labels = fit_kmeans(train_emb, profile.k, int(profile.training.get("seed", SEED)))
     nearest = np.asarray(Router(profile, embedder).route_embeddings(train_emb).cluster)
-    print(f"\nWith every training prompt as a label the gap left is the assignment: {np.mean(nearest != labels):.1%} "
-          "of the training prompts have a nearest centroid (the router's assignment, used by add-model) other than "
-          "their K-means label (used by training).")
+    print(f"\nTraining labels each prompt with its nearest centroid, as the router and add-model do: "
+          f"{np.mean(nearest != labels):.1%} of the training prompts route to a cluster other than their "
+          "training label (float rounding between the C core and NumPy can only split near-ties).")
 
     # 3. calibrate on half the test prompts, check on the other half
     order = np.random.default_rng(SEED).permutation(len(test))
