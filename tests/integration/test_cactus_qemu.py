@@ -82,7 +82,7 @@ def test_not_a_bundle(libcactus, tmp_path):  # type: ignore[no-untyped-def]
 
 def test_bad_library_path(tiny_bundle, tmp_path):  # type: ignore[no-untyped-def]
     """An explicit library path that does not exist is one NativeLibraryError, no fallback."""
-    with pytest.raises(NativeLibraryError, match="does not exist.*pip install cactus-compute"):
+    with pytest.raises(NativeLibraryError, match="does not exist.*pip install --no-deps cactus-compute"):
         CactusEmbedder(tiny_bundle, lib_path=tmp_path / "libnope.so")
 
 
