@@ -82,8 +82,9 @@ class Index:
         return bufs
 
     def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0
-              ) -> tuple[int, float, float, list[int], list[float], list[float]]:
-        """Route one float32 embedding; returns cluster, similarity, margin, ranking, scores, errors."""
+              ) -> tuple[int, float, float, int]:
+        """Route one float32 embedding; returns the cluster, similarity, margin and the number of
+        ranked models. The ranking stays in this thread's buffers until its next route: ``ranked``."""
         params, res, ranking, scores, errors, work = self._buffers()
         params.lam = lam
         params.temperature = temperature
@@ -91,9 +92,12 @@ class Index:
                               scores, errors, work)
         if status:
             check(status, "routing an embedding")
-        n = res.n_ranked
-        return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
-                ffi.unpack(errors, n))
+        return res.cluster, res.similarity, res.margin, res.n_ranked
+
+    def ranked(self, n: int) -> tuple[list[int], list[float], list[float]]:
+        """This thread's last route: the model indices best first, their scores and error rates."""
+        _, _, ranking, scores, errors, _ = self._buffers()
+        return ffi.unpack(ranking, n), ffi.unpack(scores, n), ffi.unpack(errors, n)
 
     def similarities(self, embedding: np.ndarray, temperature: float = 0.0) -> np.ndarray:
         """Per-cluster cosine similarities (temperature 0) or soft-assignment weights (> 0)."""

@@ -18,6 +18,13 @@ from .errors import EmbedderMismatchError, NoEligibleModelError, RouterError
 from .profile import CAPABILITIES, Profile
 
 _MASK_CACHE_SIZE = 256
+#: Rankings kept per eligibility mask, keyed by (cluster, lambda); cleared when full.
+_RANKING_CACHE_SIZE = 4096
+
+#: A ranking as Decision.ranking holds it, with its model indices, scores and error rates.
+_Ranked = tuple[tuple[tuple[str, float], ...], list[int], list[float], list[float]]
+#: An eligibility mask (None = every model), its C buffer, its fallback model, its rankings.
+_MaskEntry = tuple[np.ndarray | None, Any, int, dict[tuple[int, float], _Ranked]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +217,9 @@ class Router:
         self._temperature = profile.routing.temperature
         self._ood = -np.inf if profile.routing.ood_threshold is None else profile.routing.ood_threshold
         self._global_err = np.array([m.overall_error_rate for m in profile.models])
-        self._masks: dict[tuple[Any, ...], tuple[np.ndarray | None, Any, int]] = {}
+        self._masks: dict[tuple[Any, ...], _MaskEntry] = {}
         # The unconstrained call is the hot path: its mask, fallback and lambda are computed once.
-        self._no_mask = (_native.mask_buffer(None), self._fallback(None))
+        self._no_mask = (_native.mask_buffer(None), self._fallback(None), {})
         self._default_lam = profile.routing.lam()
 
     @classmethod
@@ -339,8 +346,8 @@ class Router:
         rate, count, cost term and score. Takes the same arguments as ``route``."""
         decision = self.route(prompt, cost_bias=cost_bias, require=require, allow=allow, max_size_mb=max_size_mb)
         vec = self._embedder.embed(prompt)
-        bias, lam, buf, _ = self._knobs(cost_bias, require, allow, max_size_mb)
-        _, _, _, ranking, scores, errors = self._index.route(vec, buf, lam, self._temperature)
+        bias, lam, buf, _, _ = self._knobs(cost_bias, require, allow, max_size_mb)
+        ranking, scores, errors = self._index.ranked(self._index.route(vec, buf, lam, self._temperature)[3])
         sims = self._index.similarities(vec)
         c = decision.cluster
         models = self._profile.models
@@ -368,13 +375,13 @@ class Router:
         return self._ids if mask is None else tuple(i for i, ok in zip(self._ids, mask) if ok)
 
     def _mask(self, require: Collection[str], allow: Collection[str] | None,
-              max_size_mb: float | None) -> tuple[np.ndarray | None, Any, int]:
+              max_size_mb: float | None) -> _MaskEntry:
         if isinstance(require, str) or isinstance(allow, str):
             raise TypeError("require and allow take collections of strings, e.g. require=['vision']")
         required = tuple(sorted(require))
         allowed = None if allow is None else tuple(sorted(allow))
         key = (required, allowed, max_size_mb)
-        hit: tuple[np.ndarray | None, Any, int] | None = self._masks.get(key)
+        hit: _MaskEntry | None = self._masks.get(key)
         if hit is not None:
             return hit
         unknown = set(required) - CAPABILITIES
@@ -397,7 +404,7 @@ class Router:
         if not ok.any():
             raise NoEligibleModelError(_no_eligible_message(required, allowed, max_size_mb))
         mask = None if ok.all() else ok
-        entry = (mask, _native.mask_buffer(mask), self._fallback(mask))
+        entry: _MaskEntry = (mask, _native.mask_buffer(mask), self._fallback(mask), {})
         if len(self._masks) >= _MASK_CACHE_SIZE:
             self._masks.clear()
         self._masks[key] = entry
@@ -413,8 +420,8 @@ class Router:
         return int(eligible[np.lexsort((eligible, self._costs[eligible], self._global_err[eligible]))[0]])
 
     def _knobs(self, cost_bias: float | None, require: Collection[str], allow: Collection[str] | None,
-               max_size_mb: float | None) -> tuple[float, float, Any, int]:
-        """The cost_bias, lambda, C mask buffer and fallback model of a call."""
+               max_size_mb: float | None) -> tuple[float, float, Any, int, dict[tuple[int, float], _Ranked]]:
+        """The cost_bias, lambda, C mask buffer, fallback model and ranking cache of a call."""
         if cost_bias is None:
             bias, lam = self._profile.routing.cost_bias, self._default_lam
         else:
@@ -422,29 +429,42 @@ class Router:
             lam = self._profile.routing.lam(bias)
         if not require and allow is None and max_size_mb is None:
             return bias, lam, *self._no_mask
-        _, buf, fallback = self._mask(require, allow, max_size_mb)
-        return bias, lam, buf, fallback
+        _, buf, fallback, rankings = self._mask(require, allow, max_size_mb)
+        return bias, lam, buf, fallback, rankings
 
     def _decide(self, vec: np.ndarray, embed_s: float, cost_bias: float | None, require: Collection[str],
                 allow: Collection[str] | None, max_size_mb: float | None) -> Decision:
-        bias, lam, buf, fallback = self._knobs(cost_bias, require, allow, max_size_mb)
+        bias, lam, buf, fallback, cache = self._knobs(cost_bias, require, allow, max_size_mb)
         t0 = perf_counter()
-        cluster, sim, margin, ranking, scores, errors = self._index.route(vec, buf, lam, self._temperature)
+        cluster, sim, margin, n = self._index.route(vec, buf, lam, self._temperature)
+        # With hard assignment a ranking depends only on the cluster, lambda and the mask (the
+        # cache's owner), so each is built into Python objects once; soft assignment mixes rates.
+        ranked = cache.get((cluster, lam)) if self._temperature == 0.0 else None
+        if ranked is None:
+            ranked = self._ranked(n)
+            if self._temperature == 0.0:
+                if len(cache) >= _RANKING_CACHE_SIZE:
+                    cache.clear()
+                cache[(cluster, lam)] = ranked
         score_s = perf_counter() - t0
-        ids = self._ids
+        pairs, ranking, scores, errors = ranked
         if sim >= self._ood:
             best, err, score, in_dist = ranking[0], errors[0], scores[0], True
         else:
             best, err, in_dist = fallback, float(self._global_err[fallback]), False
             score = scores[ranking.index(fallback)]
-        return Decision(
-            ids[best], cluster, sim, margin, err, float(self._costs[best]), score,
-            tuple(zip(map(ids.__getitem__, ranking), scores)), bias, embed_s * 1e3, score_s * 1e3, in_dist,
-        )
+        return Decision(self._ids[best], cluster, sim, margin, err, float(self._costs[best]), score, pairs, bias,
+                        embed_s * 1e3, score_s * 1e3, in_dist)
+
+    def _ranked(self, n: int) -> _Ranked:
+        """The ranking of this thread's last route, as Decision.ranking and its parts."""
+        ranking, scores, errors = self._index.ranked(n)
+        ids = self._ids
+        return tuple(zip(map(ids.__getitem__, ranking), scores)), ranking, scores, errors
 
     def _decide_many(self, vecs: np.ndarray, embed_s: float, cost_bias: float | None, require: Collection[str],
                      allow: Collection[str] | None, max_size_mb: float | None) -> DecisionBatch:
-        bias, lam, buf, fallback = self._knobs(cost_bias, require, allow, max_size_mb)
+        bias, lam, buf, fallback, _ = self._knobs(cost_bias, require, allow, max_size_mb)
         n = max(vecs.shape[0], 1)
         t0 = perf_counter()
         results, rankings, scores, errors = self._index.route_batch(vecs, buf, lam, self._temperature)

@@ -15,6 +15,12 @@ from cactus_router._native import Index, mask_buffer
 finite = st.floats(-10, 10, allow_nan=False, width=32)
 
 
+def route(index: Index, emb: np.ndarray, eligible: object, lam: float, temperature: float = 0.0) -> tuple:
+    """Index.route then Index.ranked: cluster, similarity, margin, ranking, scores, errors."""
+    cluster, sim, margin, n = index.route(emb, eligible, lam, temperature)
+    return (cluster, sim, margin, *index.ranked(n))
+
+
 @st.composite
 def problems(draw):
     k = draw(st.integers(1, 12))
@@ -36,7 +42,7 @@ def test_route_matches_numpy_oracle(problem):
     """Cluster, similarity, margin, ranking and scores agree with an independent NumPy oracle."""
     cent, rates, costs, emb, eligible, lam, temperature = problem
     index = Index(cent, rates, costs)
-    cluster, sim, margin, ranking, scores, errors = index.route(emb, mask_buffer(eligible), lam, temperature)
+    cluster, sim, margin, ranking, scores, errors = route(index, emb, mask_buffer(eligible), lam, temperature)
     sims, o_rank, o_scores, o_errors = route_oracle(cent, rates, costs, emb, eligible, lam, temperature)
     best = sims.max()
     # float32 dots may swap two clusters within rounding of each other; never a worse one.
@@ -60,8 +66,8 @@ def test_scaling_the_embedding_never_changes_the_decision(problem, scale):
     """Embeddings are normalised in C: a scaled copy routes the same way."""
     cent, rates, costs, emb, eligible, lam, temperature = problem
     index = Index(cent, rates, costs)
-    a = index.route(emb, mask_buffer(eligible), lam)
-    b = index.route((emb * np.float32(scale)).astype(np.float32), mask_buffer(eligible), lam)
+    a = route(index, emb, mask_buffer(eligible), lam)
+    b = route(index, (emb * np.float32(scale)).astype(np.float32), mask_buffer(eligible), lam)
     if a[2] > 1e-4:  # not a near-tie between clusters
         assert a[0] == b[0] and a[3] == b[3]
 
@@ -76,7 +82,7 @@ def test_batch_equals_single_calls(problem, n):
     index = Index(cent, rates, costs)
     results, rankings, scores, errors = index.route_batch(embs, mask_buffer(eligible), lam, temperature)
     for i in range(n):
-        cluster, sim, margin, ranking, sc, err = index.route(embs[i], mask_buffer(eligible), lam, temperature)
+        cluster, sim, margin, ranking, sc, err = route(index, embs[i], mask_buffer(eligible), lam, temperature)
         w = results["n_ranked"][i]
         assert (results["cluster"][i], results["similarity"][i], results["margin"][i]) == (cluster, np.float32(sim), np.float32(margin))
         assert rankings[i, :w].tolist() == ranking and scores[i, :w].tolist() == sc and errors[i, :w].tolist() == err
@@ -89,12 +95,12 @@ def test_known_answer_two_clusters():
     costs = np.array([10.0, 1.0])
     index = Index(cent, rates, costs)
     emb = np.array([0.6, 0.8], dtype=np.float32)
-    cluster, sim, margin, ranking, scores, _ = index.route(emb, mask_buffer(None), 0.0)
+    cluster, sim, margin, ranking, scores, _ = route(index, emb, mask_buffer(None), 0.0)
     assert (cluster, ranking) == (1, [1, 0])
     assert sim == pytest.approx(0.8) and margin == pytest.approx(0.2)
     assert scores == pytest.approx([0.2, 0.4])
     # lambda 1: model 0 costs the most (normalised 1) -> 0.4 + 1 = 1.4; model 1: 0.2 + 0.
-    _, _, _, ranking, scores, _ = index.route(emb, mask_buffer(None), 1.0)
+    _, _, _, ranking, scores, _ = route(index, emb, mask_buffer(None), 1.0)
     assert ranking == [1, 0] and scores == pytest.approx([0.2, 1.4])
 
 
@@ -105,7 +111,7 @@ def test_soft_assignment_known_answer():
     index = Index(cent, rates, np.array([1.0, 1.0]))
     emb = np.array([0.8, 0.6], dtype=np.float32)
     w0 = 1 / (1 + np.exp((0.6 - 0.8) / 0.1))
-    _, _, _, ranking, scores, errors = index.route(emb, mask_buffer(None), 0.0, 0.1)
+    _, _, _, ranking, scores, errors = route(index, emb, mask_buffer(None), 0.0, 0.1)
     assert ranking == [0, 1] and errors == pytest.approx([1 - w0, w0], abs=1e-6)
     np.testing.assert_allclose(index.similarities(emb, 0.1), [w0, 1 - w0], atol=1e-6)
     np.testing.assert_allclose(index.similarities(emb), [0.8, 0.6], atol=1e-6)
@@ -116,7 +122,7 @@ def test_ties_break_by_cost_then_model_order():
     cent = np.array([[1.0, 0.0]], dtype=np.float32)
     rates = np.array([[0.3, 0.3, 0.3]], dtype=np.float32)
     index = Index(cent, rates, np.array([5.0, 5.0, 2.0]))
-    _, _, _, ranking, _, _ = index.route(np.array([1, 0], dtype=np.float32), mask_buffer(None), 0.0)
+    _, _, _, ranking, _, _ = route(index, np.array([1, 0], dtype=np.float32), mask_buffer(None), 0.0)
     assert ranking == [2, 0, 1]
 
 
@@ -126,7 +132,7 @@ def test_cost_is_normalised_over_eligible_models_only():
     rates = np.array([[0.5, 0.4, 0.0]], dtype=np.float32)
     index = Index(cent, rates, np.array([0.0, 1.0, 100.0]))
     e = np.array([1, 0], dtype=np.float32)
-    _, _, _, ranking, scores, _ = index.route(e, mask_buffer(np.array([1, 1, 0], dtype=np.uint8)), 1.0)
+    _, _, _, ranking, scores, _ = route(index, e, mask_buffer(np.array([1, 1, 0], dtype=np.uint8)), 1.0)
     assert ranking == [0, 1] and scores == pytest.approx([0.5, 1.4])
 
 
@@ -142,7 +148,7 @@ def test_bad_embeddings_are_typed_errors(emb, error):
     """NaN, infinity and a zero vector are CoreError, not a decision."""
     index = Index(np.eye(2, dtype=np.float32), np.full((2, 2), 0.5, dtype=np.float32), np.array([1.0, 2.0]))
     with pytest.raises(CoreError, match=error):
-        index.route(emb, mask_buffer(None), 1.0)
+        route(index, emb, mask_buffer(None), 1.0)
 
 
 def test_extreme_magnitudes_route_like_unit_vectors():
@@ -150,14 +156,14 @@ def test_extreme_magnitudes_route_like_unit_vectors():
     index = Index(np.eye(3, dtype=np.float32), np.full((3, 2), 0.5, dtype=np.float32), np.array([1.0, 2.0]))
     for scale in (3e38, 1e-40):
         emb = np.array([0.1, 1.0, 0.2], dtype=np.float32) * np.float32(scale)
-        assert index.route(emb.astype(np.float32), mask_buffer(None), 1.0)[0] == 1
+        assert route(index, emb.astype(np.float32), mask_buffer(None), 1.0)[0] == 1
 
 
 def test_empty_mask_is_no_eligible_model():
     """An all-zero mask is NoEligibleModelError."""
     index = Index(np.eye(2, dtype=np.float32), np.full((2, 2), 0.5, dtype=np.float32), np.array([1.0, 2.0]))
     with pytest.raises(NoEligibleModelError):
-        index.route(np.array([1, 0], dtype=np.float32), mask_buffer(np.zeros(2, dtype=np.uint8)), 1.0)
+        route(index, np.array([1, 0], dtype=np.float32), mask_buffer(np.zeros(2, dtype=np.uint8)), 1.0)
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,20 @@ def test_route_many_equals_route(router):
     assert many.models == tuple(d.model for d in many) and list(many[1:3]) == [many[1], many[2]]
 
 
+def test_reused_rankings_equal_freshly_scored_ones(router, monkeypatch):
+    """Rankings kept per (cluster, lambda, mask) match the batch path, which never reuses them,
+    also across masks and cost_bias values that overflow and clear both caches."""
+    monkeypatch.setattr("cactus_router.router._MASK_CACHE_SIZE", 2)
+    monkeypatch.setattr("cactus_router.router._RANKING_CACHE_SIZE", 3)
+    ids = router.profile.model_ids
+    prompts = [f"question number {i} about {w}" for i, w in enumerate(["maths", "code", "poems", "law"] * 4)]
+    calls = [{}, {"cost_bias": 0.9}, {"allow": ids[:2]}, {"allow": ids[1:], "cost_bias": 0.1}, {"allow": ids[::2]}]
+    for kwargs in calls * 2:
+        for p, b in zip(prompts, router.route_many(prompts, **kwargs)):
+            d = router.route(p, **kwargs)
+            assert (d.model, d.ranking, d.expected_error, d.score) == (b.model, b.ranking, b.expected_error, b.score)
+
+
 def test_require_allow_and_size_cap_restrict_the_ranking(hash_embedder):
     """Only eligible models are ranked; the constraints combine."""
     prof = make_profile(k=3, d=64, m=4, embedder=hash_embedder, sizes=[100.0, 200.0, 300.0, None],
