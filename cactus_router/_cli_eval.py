@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 import click
 
+from .embedders import NAMES
 from .profile import Profile, bundled_profiles
 
 
@@ -25,7 +26,7 @@ def _output_path(profile: str, output: str | None) -> str:
 
 
 embedder_option = click.option(
-    "--embedder", "-e", default=None, help="minilm, hash, hash:DIM or cactus:PATH (default: the profile's embedder).")
+    "--embedder", "-e", default=None, help=f"{', '.join(NAMES)} (default: the profile's embedder).")
 
 
 @click.command("eval")

@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from ._cli_eval import COMMANDS
+from .embedders import DEFAULT_EMBEDDER, NAMES
 from .errors import RouterError
 from .profile import Profile
 from .router import Decision, Router
@@ -59,7 +60,7 @@ profile_option = click.option(
 )
 embedder_option = click.option(
     "--embedder", "-e", default=None,
-    help="minilm, hash, hash:DIM or cactus:PATH (default: the embedder the profile records).",
+    help=f"{', '.join(NAMES)} (default: the embedder the profile records).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
@@ -120,7 +121,7 @@ def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | No
               help="'cactus' (the catalog) or a JSON file listing {id, cost, size_mb?, capabilities?}.")
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False), default=None,
               help="For LLMRouter JSON data: its query .jsonl, to attach each prompt's task.")
-@click.option("--embedder", "-e", default="minilm", show_default=True, help="minilm, hash, hash:DIM or cactus:PATH.")
+@click.option("--embedder", "-e", default=DEFAULT_EMBEDDER, show_default=True, help=", ".join(NAMES) + ".")
 @click.option("--k", "k", default="auto", show_default=True, help="Number of clusters, or 'auto'.")
 @click.option("--smoothing", default="auto", show_default=True,
               help="Pseudo-rows shrinking each cluster's error rate toward the model's global rate, or 'auto'.")

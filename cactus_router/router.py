@@ -219,7 +219,8 @@ class Router:
         self._global_err = np.array([m.overall_error_rate for m in profile.models])
         self._masks: dict[tuple[Any, ...], _MaskEntry] = {}
         # The unconstrained call is the hot path: its mask, fallback and lambda are computed once.
-        self._no_mask = (_native.mask_buffer(None), self._fallback(None), {})
+        self._no_mask: tuple[Any, int, dict[tuple[int, float], _Ranked]] = (
+            _native.mask_buffer(None), self._fallback(None), {})
         self._default_lam = profile.routing.lam()
 
     @classmethod
@@ -234,7 +235,7 @@ class Router:
 
         Args:
             profile: a path to a profile JSON file, a bundled name (``"default"``), or a Profile.
-            embedder: an Embedder, a name (``"minilm"``, ``"hash"``, ``"cactus:PATH"``), or None
+            embedder: an Embedder, a name (see ``cactus_router.embedders.NAMES``), or None
                 for the embedder the profile records.
             allow_embedder_mismatch: route even if the embedder's probe embeddings differ from the
                 profile's (the dimension must still match).

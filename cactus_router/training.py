@@ -13,7 +13,7 @@ import numpy as np
 from . import _native
 from .catalog import ModelSpec, load_models
 from .data import RoutingRow, score_matrix
-from .embedders import PROBE_TEXTS, Embedder, get_embedder
+from .embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from .errors import RoutingTableError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults
@@ -154,7 +154,7 @@ def train(
     rows: Sequence[RoutingRow],
     models: str | os.PathLike[str] | Sequence[Any] = "cactus",
     *,
-    embedder: str | Embedder = "minilm",
+    embedder: str | Embedder = DEFAULT_EMBEDDER,
     k: int | str = "auto",
     smoothing: float | str = "auto",
     temperature: float | str = "auto",
@@ -170,7 +170,7 @@ def train(
         rows: labelled prompts (see ``cactus_router.data.read_table``).
         models: ``"cactus"`` (the catalog), a JSON model-list path, or a list of ModelSpec/dicts.
             Every model must be scored by at least one row.
-        embedder: an Embedder or a name (``"minilm"``, ``"hash"``, ``"cactus:PATH"``).
+        embedder: an Embedder or a name (see ``cactus_router.embedders.NAMES``).
         k: number of clusters, or ``"auto"``.
         smoothing: pseudo-rows shrinking each cluster's rate toward the model's global rate (a Beta
             prior with the counts as evidence), or ``"auto"``.

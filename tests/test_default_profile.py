@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cactus_router import Profile, Router
+from cactus_router.embedders import DEFAULT_EMBEDDER, get_embedder
 
 
 @pytest.fixture(scope="module")
@@ -13,9 +14,9 @@ def default_router():
 
 
 def test_default_profile_is_the_llmrouter_build():
-    """It was trained by the build script on LLMRouter data with the MiniLM embedder."""
+    """It was trained by the build script on LLMRouter data with the default embedder."""
     prof = Profile.load("default")
-    assert prof.embedder.name == "minilm-l6-v2-int8" and prof.dim == 384
+    assert get_embedder(DEFAULT_EMBEDDER).name == prof.embedder.name == "paraphrase-minilm-l3-v2" and prof.dim == 384
     assert len(prof.models) == 9 and prof.embedder.fingerprint
     assert prof.training["built_by"] == "tools/build_default_profile.py"
     assert int(prof.cluster_sizes.sum()) == prof.training["rows"] == 5608 - 119

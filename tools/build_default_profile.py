@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from cactus_router.data import drop_overlap, read_table
+from cactus_router.embedders import DEFAULT_EMBEDDER
 from cactus_router.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def build(out: Path) -> None:
     profile = train(
         rows,
         llmrouter_models(rows),
-        embedder="minilm",
+        embedder=DEFAULT_EMBEDDER,
         k="auto",
         seed=SEED,
         progress=progress,

@@ -16,12 +16,17 @@ __all__ = [
     "CallableEmbedder",
     "Embedder",
     "check_prompt",
+    "DEFAULT_EMBEDDER",
+    "NAMES",
     "get_embedder",
     "embedder_for_profile",
 ]
 
-#: Names accepted by get_embedder (besides "cactus:PATH").
-NAMES = ("minilm", "minilm-l3", "minilm-l3:fp32", "hash", "hash:DIM", "cactus:PATH")
+#: Names accepted by get_embedder.
+NAMES = ("minilm-l3:fp32", "minilm-l3", "minilm", "hash", "hash:DIM", "cactus:PATH")
+#: The embedder train uses unless told otherwise, and the bundled default profile's: chosen by
+#: routing quality and latency side by side (README, "The embedders side by side").
+DEFAULT_EMBEDDER = "minilm-l3:fp32"
 
 
 def get_embedder(spec: str | Embedder) -> Embedder:

