@@ -320,8 +320,8 @@ def main() -> int:
 
     env = dict(os.environ)
     cache = tempfile.mkdtemp(prefix="cr-cache-")
-    env["CACTUS_ROUTER_CACHE"] = cache
-    os.environ["CACTUS_ROUTER_CACHE"] = cache
+    env["CACTUS_ROUTER_CACHE_DIR"] = cache
+    os.environ["CACTUS_ROUTER_CACHE_DIR"] = cache
     results = {b: Result(b) for b in backends}
     if "l3-int8" in backends:  # the one-off quantisation, from the empty cache
         results["l3-int8"].speed["first_ever_s"] = cold_start("l3-int8", 1, env)["cold_s"]

@@ -111,18 +111,18 @@ def test_missing_package_names_the_install(monkeypatch):
 
 @needs_onnx
 def test_unwritable_cache_says_how_to_fix(tmp_path):
-    """A cache directory that cannot be created names CACTUS_ROUTER_CACHE."""
+    """A cache directory that cannot be created names CACTUS_ROUTER_CACHE_DIR."""
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(EmbedderError, match="CACTUS_ROUTER_CACHE"):
+    with pytest.raises(EmbedderError, match="CACTUS_ROUTER_CACHE_DIR"):
         minilm_l3.int8_model_path(blocker / "cache")
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
-    """CACTUS_ROUTER_CACHE first, then XDG_CACHE_HOME/cactus-router."""
-    monkeypatch.setenv("CACTUS_ROUTER_CACHE", str(tmp_path / "a"))
+    """CACTUS_ROUTER_CACHE_DIR first, then XDG_CACHE_HOME/cactus-router."""
+    monkeypatch.setenv("CACTUS_ROUTER_CACHE_DIR", str(tmp_path / "a"))
     assert minilm_l3.cache_dir() == tmp_path / "a"
-    monkeypatch.delenv("CACTUS_ROUTER_CACHE")
+    monkeypatch.delenv("CACTUS_ROUTER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert minilm_l3.cache_dir() == tmp_path / "x" / "cactus-router"
 

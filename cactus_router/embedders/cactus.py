@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EmbedderError, NativeLibraryError, PromptError
-from ._base import BaseEmbedder
+from ._base import CACHE_DIR_ENV, BaseEmbedder
 
 #: The libcactus declarations we call; identical to third_party/cactus/cactus_embed.h (a test
 #: checks), kept here too because the installed package does not carry third_party/.
@@ -61,7 +61,6 @@ PACKAGE = "cactus-compute"
 PACKAGE_LIB = f"cactus/bindings/lib/{LIB_NAME}"
 ENV_LIB = "CACTUS_LIB_PATH"
 ENV_NO_TELEMETRY = "CACTUS_NO_CLOUD_TELE"
-ENV_CACHE_DIR = "CACTUS_ROUTER_CACHE_DIR"
 
 #: Default token cap per prompt (the library adds BOS and EOS around it).
 MAX_TOKENS = 510
@@ -215,7 +214,7 @@ def libcactus_info(lib_path: str | os.PathLike[str] | None = None) -> dict[str, 
 
 def default_cache_dir() -> str:
     """Where libcactus may write its local telemetry files: $CACTUS_ROUTER_CACHE_DIR or a temp dir."""
-    env = os.environ.get(ENV_CACHE_DIR)
+    env = os.environ.get(CACHE_DIR_ENV)
     if env:
         return env
     uid = os.getuid() if hasattr(os, "getuid") else os.getpid()

