@@ -71,13 +71,21 @@ def free_form_problem(obj: Any, path: str, max_depth: int = MAX_FREE_FORM_DEPTH)
             for key, child in items:
                 if isinstance(key, str) and not is_unicode(key):
                     return f"{where} has a key that is not valid Unicode (a lone surrogate)"
-                sub = f"{where}.{key}" if isinstance(node, dict) else f"{where}[{key}]"
+                sub = member_path(where, key) if isinstance(node, dict) else f"{where}[{key}]"
                 stack.append((child, sub, depth + 1))
         elif isinstance(node, float) and not math.isfinite(node):
             return f"{where} must be a finite number"
         elif isinstance(node, str) and not is_unicode(node):
             return f"{where} is not valid Unicode (a lone surrogate)"
     return None
+
+
+def member_path(where: str, key: str) -> str:
+    """The JSON path of ``where``'s member ``key``: ``$.a.b`` for a plain name, else ``$.a["k\\n"]``,
+    quoted and escaped so that a path from hostile data stays on one unambiguous line."""
+    if key.isascii() and key.replace("_", "a").replace("-", "a").isalnum() and not key[:1].isdigit():
+        return f"{where}.{key}"
+    return f"{where}[{json.dumps(key)}]"
 
 
 def is_unicode(s: str) -> bool:

@@ -242,6 +242,7 @@ V1 = json.dumps(SEEDS["v1"])
     [
         pytest.param(V1.replace('"cost": 1.0', '"cost": 1' + "0" * 400, 1), "$.models[0].cost", id="int-beyond-float"),
         pytest.param(V1[:-1] + ',"training":{"x":1e400}}', "$.training.x", id="inf-in-training"),
+        pytest.param(V1[:-1] + ',"training":{"\\n":1e400}}', '$.training["\\n"]', id="newline-key"),
         pytest.param(V1[:-1] + ',"training":{"x":' + "[" * 900 + "]" * 900 + "}}", "$.training.x", id="deep-training"),
         pytest.param(json.dumps(SEEDS["nordlys"]).replace('"metadata": {', '"metadata": {"deep": ' + "[" * 700
                                                           + "]" * 700 + ", ", 1),
@@ -263,9 +264,11 @@ V1 = json.dumps(SEEDS["v1"])
     ],
 )
 def test_found_by_fuzzing_each_raises_profile_error_naming_the_path(text, where):
-    """Each input hypothesis found (a leak or an unusable profile) is now a ProfileError naming its JSON path."""
-    with pytest.raises(ProfileError, match=re.escape(where)):
+    """Each input hypothesis found (a leak, an unusable profile or a message over two lines) is now a
+    one-line ProfileError naming its JSON path."""
+    with pytest.raises(ProfileError, match=re.escape(where)) as exc:
         Profile.from_json(text)
+    assert "\n" not in str(exc.value)
 
 
 @pytest.mark.parametrize("temperature", [5e-324, 1e-300, 1e-12])
