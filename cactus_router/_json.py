@@ -71,7 +71,7 @@ def free_form_problem(obj: Any, path: str, max_depth: int = MAX_FREE_FORM_DEPTH)
             for key, child in items:
                 if isinstance(key, str) and not is_unicode(key):
                     return f"{where} has a key that is not valid Unicode (a lone surrogate)"
-                sub = member_path(where, key) if isinstance(node, dict) else f"{where}[{key}]"
+                sub = member_path(where, str(key)) if isinstance(node, dict) else f"{where}[{key}]"
                 stack.append((child, sub, depth + 1))
         elif isinstance(node, float) and not math.isfinite(node):
             return f"{where} must be a finite number"
