@@ -345,10 +345,12 @@ class Router:
     ) -> Explanation:
         """Route ``prompt`` and say why: its cluster, that cluster's training tasks, every model's
         rate, count, cost term and score. Takes the same arguments as ``route``."""
-        decision = self.route(prompt, cost_bias=cost_bias, require=require, allow=allow, max_size_mb=max_size_mb)
+        t0 = perf_counter()
         vec = self._embedder.embed(prompt)
-        bias, lam, buf, _, _ = self._knobs(cost_bias, require, allow, max_size_mb)
-        ranking, scores, errors = self._index.ranked(self._index.route(vec, buf, lam, self._temperature)[3])
+        decision = self._decide(vec, perf_counter() - t0, cost_bias, require, allow, max_size_mb)
+        lam = self._knobs(cost_bias, require, allow, max_size_mb)[1]
+        # _decide's C call left this route's ranking, scores and errors in this thread's buffers.
+        ranking, scores, errors = self._index.ranked(len(decision.ranking))
         sims = self._index.similarities(vec)
         c = decision.cluster
         models = self._profile.models
@@ -357,8 +359,9 @@ class Router:
                       e, s - e, s)
             for j, s, e in zip(ranking, scores, errors)
         ]
+        ranked_ids = set(ranking)
         others = [ModelTerm(m.id, float(m.error_rates[c]), int(m.counts[c]), m.cost, None, None, None)
-                  for j, m in enumerate(models) if j not in set(ranking)]
+                  for j, m in enumerate(models) if j not in ranked_ids]
         tasks = self._profile.cluster_tasks[c] if self._profile.cluster_tasks else {}
         order = np.argsort(-sims, kind="stable")[:top_clusters]
         return Explanation(
