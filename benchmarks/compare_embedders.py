@@ -87,6 +87,8 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from cactus_router.embedders._base import CACHE_DIR_ENV  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "llmrouter"
 SEED = 0
@@ -320,8 +322,8 @@ def main() -> int:
 
     env = dict(os.environ)
     cache = tempfile.mkdtemp(prefix="cr-cache-")
-    env["CACTUS_ROUTER_CACHE_DIR"] = cache
-    os.environ["CACTUS_ROUTER_CACHE_DIR"] = cache
+    env[CACHE_DIR_ENV] = cache
+    os.environ[CACHE_DIR_ENV] = cache
     results = {b: Result(b) for b in backends}
     if "l3-int8" in backends:  # the one-off quantisation, from the empty cache
         results["l3-int8"].speed["first_ever_s"] = cold_start("l3-int8", 1, env)["cold_s"]

@@ -25,8 +25,9 @@ def _output_path(profile: str, output: str | None) -> str:
     return profile
 
 
+#: --embedder for every command that reads a profile (route, eval, calibrate, add-model).
 embedder_option = click.option(
-    "--embedder", "-e", default=None, help=f"{', '.join(NAMES)} (default: the profile's embedder).")
+    "--embedder", "-e", default=None, help=f"{', '.join(NAMES)} (default: the embedder the profile records).")
 
 
 @click.command("eval")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ._cli_eval import COMMANDS
+from ._cli_eval import COMMANDS, embedder_option
 from .embedders import DEFAULT_EMBEDDER, NAMES
 from .errors import RouterError
 from .profile import Profile
@@ -57,10 +57,6 @@ def _load_router(profile: str, embedder: str | None, allow_mismatch: bool = Fals
 
 profile_option = click.option(
     "--profile", "-p", default="default", show_default=True, help="Profile path or bundled profile name."
-)
-embedder_option = click.option(
-    "--embedder", "-e", default=None,
-    help=f"{', '.join(NAMES)} (default: the embedder the profile records).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
