@@ -47,13 +47,15 @@ embedder_option = click.option(
 @embedder_option
 @click.option("--latency-sample", default=100, show_default=True, type=click.IntRange(min=0),
               help="Prompts routed one at a time for the latency percentiles.")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Resamples of DATA for the 95% intervals and the paired differences (0: none).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--report", is_flag=True, help="Also write report.html: the tables and charts on one page.")
 @click.option("--no-charts", is_flag=True, help="Skip the PNG charts (no matplotlib needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the table.")
 def eval_command(profile: str, data: str, queries: str | None, out: str, cost_bias: float | None, sweep: bool,
                  train_data: str | None, train_queries: str | None, embedder: str | None, latency_sample: int,
-                 seed: int, report: bool, no_charts: bool, as_json: bool) -> None:
+                 bootstrap: int, seed: int, report: bool, no_charts: bool, as_json: bool) -> None:
     """Evaluate PROFILE on labelled DATA beside the baselines; write the results to --out."""
     from .data import read_table
     from .evaluation import evaluate, markdown_table, write_outputs
@@ -66,7 +68,7 @@ def eval_command(profile: str, data: str, queries: str | None, out: str, cost_bi
     rows = read_table(data, queries=queries)
     train_rows = None if train_data is None else read_table(train_data, queries=train_queries)
     ev = evaluate(prof, rows, embedder=embedder, train_rows=train_rows, cost_bias=cost_bias, sweep=sweep,
-                  latency_sample=latency_sample, seed=seed, source=data, progress=_progress)
+                  latency_sample=latency_sample, bootstrap=bootstrap, seed=seed, source=data, progress=_progress)
     ev.summary.update(profile=profile, data=data, train=train_data)
     written = write_outputs(ev, out, charts=not no_charts, report=report)
     if as_json:

@@ -25,7 +25,16 @@ from ._json import write_atomic
 from .data import RoutingRow, drop_overlap, score_matrix
 from .embedders import Embedder
 from .errors import RoutingTableError
-from .metrics import LAMBDA_GRID, CurvePoint, area, best_quality, choices_curve, qnc, single_model_points
+from .metrics import (
+    LAMBDA_GRID,
+    CurvePoint,
+    area,
+    best_quality,
+    choices_curve,
+    qnc,
+    resample_counts,
+    resampled_figures,
+)
 from .profile import Profile
 from .router import Router
 from .training import embed_rows
@@ -236,6 +245,7 @@ def evaluate(
     cost_bias: float | None = None,
     sweep: bool = False,
     latency_sample: int = 100,
+    bootstrap: int = 1000,
     seed: int = 0,
     knn_k: int | None = None,
     logistic_c: float | None = None,
@@ -255,7 +265,10 @@ def evaluate(
         cost_bias: the operating point (default: the profile's). Exclusive with ``sweep``.
         sweep: also report operating points at cost_bias 0, 0.1, ..., 1.
         latency_sample: prompts routed one at a time with ``Router.route`` for latency percentiles.
-        seed: for the random baseline, the latency sample and the baselines' validation split.
+        bootstrap: resamples of the rows for 95% intervals on every curve's area, QNC and best
+            quality, and for the router's paired differences from each baseline (0: none).
+        seed: for the random baseline, the latency sample, the baselines' validation split and the
+            resamples.
         knn_k, logistic_c: fixed hyper-parameters; None picks them on a validation split of the
             training rows (never on ``rows``).
         embeddings, train_embeddings: precomputed embeddings of ``rows`` / ``train_rows`` (same
@@ -362,19 +375,25 @@ def evaluate(
     swept, top = _sweep_router(profile, emb_model)
     curves: dict[str, list[tuple[Any, CurvePoint]]] = {}
 
+    curve_choices: dict[str, list[np.ndarray]] = {}
+
     def trace(params: Sequence[Any], choices: list[np.ndarray]) -> list[tuple[Any, CurvePoint]]:
         return list(zip(params, choices_curve(choices, t.scores, t.costs)))
 
     lams = [float(x) for x in LAMBDA_GRID]
-    curves[ROUTER] = trace(lams, [np.asarray(swept.route_embeddings(emb, cost_bias=lam / top).model_index,
-                                             dtype=np.int64) for lam in lams])
+    curve_choices[ROUTER] = [np.asarray(swept.route_embeddings(emb, cost_bias=lam / top).model_index, dtype=np.int64)
+                             for lam in lams]
     for name, pred in predictions.items():
-        curves[name] = trace(lams, [bl.pick(pred, t.model_costs, lam) for lam in lams])
-    curves[ORACLE] = trace(lams, [bl.pick(t.scores, t.model_costs, lam) for lam in lams])
-    curves[RANDOM] = trace([round(float(p), 4) for p in RANDOM_GRID], [_mix(t.n, ref, p, order) for p in RANDOM_GRID])
-    curves[SINGLES] = list(zip(t.model_ids, single_model_points(t.scores, t.costs)))
+        curve_choices[name] = [bl.pick(pred, t.model_costs, lam) for lam in lams]
+    curve_choices[ORACLE] = [bl.pick(t.scores, t.model_costs, lam) for lam in lams]
+    curve_choices[RANDOM] = [_mix(t.n, ref, p, order) for p in RANDOM_GRID]
+    curve_choices[SINGLES] = [np.full(t.n, j) for j in range(len(t.model_ids))]
+    params: dict[str, Sequence[Any]] = {RANDOM: [round(float(p), 4) for p in RANDOM_GRID], SINGLES: t.model_ids}
+    for name, choices in curve_choices.items():
+        curves[name] = trace(params.get(name, lams), choices)
     target = float(t.scores[:, ref.best_single].mean())
     curve_summary = {name: curve_metrics([p for _, p in pts], target) for name, pts in curves.items()}
+    paired = _bootstrap(curve_choices, curve_summary, t, ref.best_single, bootstrap, seed) if bootstrap else None
 
     # latency: one prompt at a time through the public API, on a seeded sample
     sample = order[: min(latency_sample, t.n)]
@@ -450,10 +469,35 @@ def evaluate(
         "latency": latency,
         "tasks": tasks,
         "learned_baselines": learned_info or None,
+        "bootstrap": None if paired is None else {
+            "resamples": bootstrap, "seed": seed, "paired": paired,
+            "method": "the evaluation rows resampled with replacement, the same resamples for every router; "
+                      "ci95: 2.5th and 97.5th percentiles; paired: this router's figure minus each other's"},
         "notes": notes,
     }
     decisions = _decisions(rows, t, ref, choices_at, batches[default_bias], default_bias, sweep)
     return Evaluation(t, summary, decisions, curves, agreement, primary, latency_ms)
+
+
+def _bootstrap(curve_choices: dict[str, list[np.ndarray]], curve_summary: dict[str, dict[str, Any]], t: EvalTable,
+               target: int, resamples: int, seed: int) -> dict[str, Any]:
+    """Adds each curve's 95% intervals to ``curve_summary``; returns the router's paired differences."""
+    counts = resample_counts(t.n, resamples, seed)
+    figures = {name: resampled_figures(ch, t.scores, t.costs, target, counts) for name, ch in curve_choices.items()}
+
+    def interval(x: np.ndarray) -> list[float | None]:
+        q = np.quantile(np.where(np.isnan(x), np.inf, x), [0.025, 0.975], method="inverted_cdf")
+        return [float(v) if np.isfinite(v) else None for v in q]  # None: QNC not reached
+
+    for name, f in figures.items():
+        curve_summary[name]["ci95"] = {k: interval(v) for k, v in f.items()}
+    ours = figures[ROUTER]
+    return {
+        name: {k: {"difference": curve_summary[ROUTER][k] - curve_summary[name][k],
+                   "ci95": interval(ours[k] - f[k]), "share_router_better": float(np.mean(ours[k] > f[k]))}
+               for k in ("area", "best_quality")}
+        for name, f in figures.items() if name not in (ROUTER, ORACLE)
+    }
 
 
 def _decisions(rows: Sequence[RoutingRow], t: EvalTable, ref: Reference, choices_at: dict[float, dict[str, np.ndarray]],
@@ -499,30 +543,51 @@ def comparison_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, m in point["routers"].items():
         c = summary["curves"].get(name, {})
-        out.append({"router": name, **{k: v for k, v in m.items() if k != "choice_counts"},
-                    "area": c.get("area"), "qnc": c.get("qnc"), "curve_best_quality": c.get("best_quality"),
+        out.append({"router": name, **{k: v for k, v in m.items() if k != "choice_counts"}, **_curve_cells(c),
                     "curve": name in summary["curves"]})
     singles = summary["curves"].get(SINGLES)
     if singles:
-        out.append({"router": SINGLES + " (hull)", "area": singles["area"], "qnc": singles["qnc"],
-                    "curve_best_quality": singles["best_quality"], "curve": True})
+        out.append({"router": SINGLES + " (hull)", **_curve_cells(singles), "curve": True})
     return out
+
+
+def _curve_cells(c: dict[str, Any]) -> dict[str, Any]:
+    ci = c.get("ci95", {})
+    return {"area": c.get("area"), "qnc": c.get("qnc"), "curve_best_quality": c.get("best_quality"),
+            "area_ci95": ci.get("area"), "qnc_ci95": ci.get("qnc"), "curve_best_quality_ci95": ci.get("best_quality")}
+
+
+def _with_interval(x: float | None, ci: list[float | None] | None) -> str:
+    """``0.557 [0.531, 0.581]``; None (a QNC never reached) reads "not reached"."""
+    def one(v: float | None) -> str:
+        return "not reached" if v is None else f"{v:.3f}"
+
+    return one(x) if ci is None else f"{one(x)} [{one(ci[0])}, {one(ci[1])}]"
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
     """The side-by-side comparison as a markdown table (primary operating point, curve figures)."""
-    lines = ["| router | quality | norm. cost | savings vs best single | oracle agreement | area | QNC | best quality |",
-             "|---|---|---|---|---|---|---|---|"]
+    boot = summary.get("bootstrap")
+    ci = "" if boot is None else " [95% CI]"
+    lines = ["| router | quality | norm. cost | savings vs best single | oracle agreement | "
+             f"area{ci} | QNC{ci} | best quality{ci} |", "|---|---|---|---|---|---|---|---|"]
     for r in comparison_rows(summary):
         cells = [r["router"]]
         cells += [_fmt(r[k]) if k in r else "" for k in
                   ("quality", "cost_normalised", "savings_vs_best_single", "oracle_agreement")]
         if r["curve"]:
-            cells += [_fmt(r["area"]), "not reached" if r["qnc"] is None else _fmt(r["qnc"]),
-                      _fmt(r["curve_best_quality"])]
+            cells += [_with_interval(r[k], r[f"{k}_ci95"]) for k in ("area", "qnc", "curve_best_quality")]
         else:
             cells += ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
+    if boot is not None:
+        lines += ["", f"{ROUTER} minus each other router, paired over {boot['resamples']} bootstrap resamples of the "
+                  "rows (difference [95% CI], share of resamples where it is ahead):", "",
+                  "| versus | area | best quality |", "|---|---|---|"]
+        for name, d in boot["paired"].items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{d[k]['difference']:+.3f} [{d[k]['ci95'][0]:+.3f}, {d[k]['ci95'][1]:+.3f}], "
+                f"{d[k]['share_router_better']:.1%}" for k in ("area", "best_quality")) + " |")
     return "\n".join(lines)
 
 

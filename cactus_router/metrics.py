@@ -76,6 +76,34 @@ def choices_curve(choices: list[np.ndarray], scores: np.ndarray, costs: np.ndarr
     ]
 
 
+def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
+    """Bootstrap resamples of ``n`` rows as counts (resamples, n): how often each row is drawn."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+
+
+def resampled_figures(choices: list[np.ndarray], scores: np.ndarray, costs: np.ndarray, target: int,
+                      counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Area, QNC and best quality of one router's curve on each resample of the rows.
+
+    ``choices`` are the curve's choice vectors, ``counts`` a (resamples, n) matrix from
+    ``resample_counts``; costs are normalised and the QNC target (model ``target``'s quality) is
+    recomputed on each resample, exactly as on the rows themselves. A QNC never reached is NaN.
+    """
+    rows = np.arange(scores.shape[0])
+    n = counts.sum(axis=1, keepdims=True).astype(np.float64)
+    quality = counts @ np.stack([scores[rows, c] for c in choices]).T / n  # (resamples, points)
+    cost = counts @ np.stack([costs[rows, c] for c in choices]).T / n
+    top = (counts @ costs / n).max(axis=1)
+    goal = counts @ scores[:, target] / n[:, 0]
+    out = {"area": np.empty(len(counts)), "qnc": np.empty(len(counts)), "best_quality": quality.max(axis=1)}
+    for b in range(len(counts)):
+        pts = [CurvePoint(float(c) / top[b], float(q)) for c, q in zip(cost[b], quality[b])]
+        out["area"][b] = area(pts)
+        reached = qnc(pts, float(goal[b]))
+        out["qnc"][b] = np.nan if reached is None else reached
+    return out
+
+
 def single_model_points(scores: np.ndarray, costs: np.ndarray) -> list[CurvePoint]:
     """One point per model: always routing to it."""
     m = scores.shape[1]

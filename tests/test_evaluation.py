@@ -27,7 +27,7 @@ from cactus_router.evaluation import (
     random_matched,
     write_outputs,
 )
-from cactus_router.metrics import CurvePoint
+from cactus_router.metrics import CurvePoint, choices_curve, resample_counts, resampled_figures
 from cactus_router.training import train
 
 # Four prompts, three models costing 1, 2 and 4; 0/1 scores.
@@ -90,6 +90,27 @@ def test_curve_metrics_by_hand():
     assert m["qnc"] == pytest.approx(0.625)  # halfway between the two frontier points
     assert m["best_quality"] == 0.75
     assert curve_metrics(pts, target=0.8)["qnc"] is None
+
+
+def test_resampled_figures_equal_the_figures_of_the_resampled_rows():
+    """Each bootstrap resample's area, QNC and best quality equal those of the rows it draws, measured directly."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 2, size=(30, 3)).astype(float)
+    costs = np.broadcast_to([1.0, 2.0, 5.0], scores.shape)
+    choices = [rng.integers(0, 3, size=30) for _ in range(6)]
+    counts = resample_counts(30, 25, seed=1)
+    assert counts.shape == (25, 30) and (counts.sum(axis=1) == 30).all()
+    figs = resampled_figures(choices, scores, costs, 2, counts)
+    for b in range(25):
+        rows = np.repeat(np.arange(30), counts[b])
+        direct = curve_metrics(choices_curve([c[rows] for c in choices], scores[rows], costs[rows]),
+                               target=float(scores[rows, 2].mean()))
+        assert figs["area"][b] == pytest.approx(direct["area"])
+        assert figs["best_quality"][b] == pytest.approx(direct["best_quality"])
+        if direct["qnc"] is None:
+            assert np.isnan(figs["qnc"][b])
+        else:
+            assert figs["qnc"][b] == pytest.approx(direct["qnc"])
 
 
 def test_random_baseline_matches_the_cost():
@@ -208,6 +229,30 @@ def test_evaluate_end_to_end(trained):
     assert set(ev.summary["tasks"]) == {"chat", "math"}
     assert ev.summary["latency"]["sample"] == 5
     assert ev.summary["learned_baselines"]["training_rows"] == 60
+
+
+def test_bootstrap_intervals_and_paired_differences(trained):
+    """Every curve gets 95% intervals; the paired differences are the router's figure minus each baseline's."""
+    prof, train_rows, test_rows, emb = trained
+    kw = dict(embedder=emb, train_rows=train_rows, latency_sample=0, knn_k=3, logistic_c=1.0, bootstrap=200)
+    ev = evaluate(prof, test_rows, **kw)
+    curves, boot = ev.summary["curves"], ev.summary["bootstrap"]
+    assert boot["resamples"] == 200 and set(boot["paired"]) == {"knn", "logistic", "random", "single-models"}
+    for name, c in curves.items():
+        lo, hi = c["ci95"]["area"]
+        assert lo <= hi, name
+    for name, paired in boot["paired"].items():
+        for k in ("area", "best_quality"):
+            assert paired[k]["difference"] == pytest.approx(curves["cactus-router"][k] - curves[name][k]), (name, k)
+    # the router splits this clear-cut table by task, which no single model can: ahead on every resample
+    single = boot["paired"]["single-models"]["area"]
+    assert single["ci95"][0] > 0 and single["share_router_better"] == 1.0
+    assert evaluate(prof, test_rows, **kw).summary["bootstrap"] == boot  # seeded
+    table = markdown_table(ev.summary)
+    assert "area [95% CI]" in table and "| single-models | +" in table
+    none = evaluate(prof, test_rows, **{**kw, "bootstrap": 0}).summary
+    assert none["bootstrap"] is None and "ci95" not in none["curves"]["cactus-router"]
+    assert "95% CI" not in markdown_table(none)
 
 
 def test_without_training_rows_the_learned_baselines_are_skipped_and_said_so(trained):
