@@ -10,7 +10,10 @@ in test) once with the profile's embedder (about 2 minutes on 2 cores), then:
    training prompts (and from all of them), without re-clustering; its rates and the test-split
    curve are compared with the profile's own (a full training run on the same rows);
 3. calibrate: the cost_bias meeting a mean-cost budget on half the test prompts, checked on the
-   other half.
+   other half;
+4. hindsight bounds: the cluster rule (hard assignment) and a router told each prompt's task,
+   with error rates from train and, as an upper bound no router can use, from the test rows
+   themselves.
 Prints markdown tables on stdout; progress goes to stderr.
 """
 
@@ -24,10 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from cactus_router import Profile, Router
+from cactus_router.baselines import pick as pick_models
 from cactus_router.calibration import add_model, calibrate, routing_figures
-from cactus_router.data import drop_overlap, read_table
-from cactus_router.evaluation import SINGLES, evaluate, markdown_table, write_outputs
-from cactus_router.training import embed_rows, fit_kmeans
+from cactus_router.data import drop_overlap, read_table, score_matrix
+from cactus_router.evaluation import SINGLES, curve_metrics, evaluate, markdown_table, write_outputs
+from cactus_router.metrics import LAMBDA_GRID, choices_curve, cost_matrix
+from cactus_router.training import embed_rows, error_rates, fit_kmeans
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "llmrouter"
@@ -135,6 +140,33 @@ def main() -> int:
         got = routing_figures(profile, np.asarray(held))
         key = "mean_cost" if target.startswith("mean_cost") else "largest_share"
         print(f"| `{target}` | {res.cost_bias:g} | {key} {res.figures[key]:.3f} | {key} {got[key]:.3f} |")
+
+    # 4. what rates fitted on the test rows themselves would give: a bound, not a router
+    costs = np.array([m.cost for m in profile.models])
+    tr_scores, te_scores = score_matrix(train, profile.model_ids), score_matrix(test, profile.model_ids)
+    target = float(te_scores.mean(axis=0).max())
+
+    def figures(test_errors: np.ndarray) -> str:
+        choices = [pick_models(1.0 - test_errors, costs, float(lam)) for lam in LAMBDA_GRID]
+        c = curve_metrics(choices_curve(choices, te_scores, cost_matrix(len(test), costs)), target)
+        return f"{c['area']:.3f} | {c['best_quality']:.3f}"
+
+    print("\n### Hindsight bounds on the test split\n\nHard assignment; rates from the training rows (smoothing "
+          f"{profile.training['smoothing']:g}) or from the test rows themselves (no smoothing), which no router can "
+          "use.\n\n| groups | rates from train: area | best quality | rates from test (bound): area | best quality |"
+          "\n|---|---|---|---|---|")
+    for k in (8, 16, 32, profile.k):
+        cent, tr_labels = fit_kmeans(train_emb, k, SEED)
+        te_labels = np.argmax(test_emb @ cent.T, axis=1)
+        fitted = error_rates(tr_labels, tr_scores, k, float(profile.training["smoothing"]))[0]
+        print(f"| K = {k} clusters | {figures(fitted[te_labels])} | "
+              f"{figures(error_rates(te_labels, te_scores, k)[0][te_labels])} |")
+    names = sorted({r.task for r in test} | {r.task for r in train}, key=str)
+    tr_tasks = np.array([names.index(r.task) for r in train])
+    te_tasks = np.array([names.index(r.task) for r in test])
+    by_train = error_rates(tr_tasks, tr_scores, len(names), float(profile.training["smoothing"]))[0]
+    print(f"| the prompt's task ({len(set(te_tasks.tolist()))} tasks) | {figures(by_train[te_tasks])} | "
+          f"{figures(error_rates(te_tasks, te_scores, len(names))[0][te_tasks])} |")
 
     print(f"\nSingle-model hull area {s['curves'][SINGLES]['area']:.3f}. Files: {args.out}/ (report.html, "
           "summary.json, results.json, agreement_matrix.csv, deferral_curve.csv, *.png).")
