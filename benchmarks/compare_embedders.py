@@ -122,8 +122,9 @@ def time_single(emb: Any, prompts: list[str], calls: int) -> list[int]:
 
 def long_prompts(corpus: list[str], n: int) -> list[str]:
     """``n`` prompts of exactly LONG_TOKENS WordPiece tokens (BERT-uncased), cut from ``corpus``."""
-    import tokenizers
     from importlib import resources
+
+    import tokenizers
 
     tok = tokenizers.Tokenizer.from_str(
         (resources.files("cactus_router") / "_data" / "minilm_tokenizer.json").read_text(encoding="utf-8"))
@@ -281,14 +282,15 @@ def markdown(results: list[Result], machine: str, args: argparse.Namespace, sing
         lines += ["", "Routing quality on the LLMRouter test split (500 rows), profile trained on the train split "
                   "(5,489 rows); QNC = normalised cost to reach the best single model's test quality"
                   + (f" ({singles['target']:.4f}, {singles['model']})" if singles else "") + ".", "",
-                  "| backend | K | area (K=16) | QNC (K=16) | best quality (K=16) | K auto (chosen) | dev area (auto) | "
-                  "area (auto) | QNC (auto) | best quality (auto) |",
+                  "| backend | K | area (K=16) | QNC (K=16) | best quality (K=16) | K auto (chosen) | "
+                  "dev area (auto) | area (auto) | QNC (auto) | best quality (auto) |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             q16, qa = r.quality["k=16"], r.quality["k=auto"]
             lines.append(f"| {r.backend} | 16 / {qa['k']} | {q16['area']:.4f} | {fmt(q16['qnc'], 3)} | "
                          f"{q16['best']:.4f} | {qa['k']} (smoothing {qa['smoothing']:g}, temperature "
-                         f"{qa['temperature']:g}) | {qa['cv_area']:.4f} | {qa['area']:.4f} | {fmt(qa['qnc'], 3)} | {qa['best']:.4f} |")
+                         f"{qa['temperature']:g}) | {qa['cv_area']:.4f} | {qa['area']:.4f} | {fmt(qa['qnc'], 3)} | "
+                         f"{qa['best']:.4f} |")
         lines.append("\ndev area: the mean deferral area of the chosen settings over 3-fold cross-validation of "
                      "the training rows, the figure `auto` selects by (the test split plays no part in it).")
         if singles:

@@ -113,7 +113,7 @@ def main() -> int:
     for seed in args.seeds:
         train_rows, test_rows = split(rows, seed)
         costs = np.array([np.mean([r.costs[m] for r in train_rows]) for m in models])  # type: ignore[index]
-        spec = [{"id": m, "cost": float(c)} for m, c in zip(models, costs)]
+        spec = [{"id": m, "cost": float(c)} for m, c in zip(models, costs, strict=True)]
         print(f"seed {seed}: training on {len(train_rows)} rows", file=sys.stderr, flush=True)
         profile = train(without_costs(train_rows), spec, embedder=embedder, seed=0)
         ev = evaluate(profile, without_costs(test_rows), embedder=embedder, train_rows=without_costs(train_rows),

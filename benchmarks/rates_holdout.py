@@ -62,7 +62,8 @@ def main() -> int:
                 variants = {
                     "in-sample": (cent_all, error_rates(labels_all, scores[fit], k, s)[0]),
                     "held-out": (cent_half, error_rates(np.argmax(x[h2] @ cent_half.T, axis=1), scores[h2], k, s)[0]),
-                    "half centroids": (cent_half, error_rates(np.argmax(x[fit] @ cent_half.T, axis=1), scores[fit], k, s)[0]),
+                    "half centroids": (
+                        cent_half, error_rates(np.argmax(x[fit] @ cent_half.T, axis=1), scores[fit], k, s)[0]),
                 }
                 for name, (cent, rates) in variants.items():
                     a = deferral_area(cent, rates, costs, x[val], scores[val], t, SELECTION_LAMBDAS)

@@ -121,7 +121,8 @@ class Index:
         work = ffi.new("float[]", self.k)
         failed = ffi.new("int32_t *")
         status = lib.cr_route_batch(
-            self._handle, n, ffi.from_buffer("float[]", embeddings), eligible, ffi.new("cr_params *", (lam, temperature)),
+            self._handle, n, ffi.from_buffer("float[]", embeddings), eligible,
+            ffi.new("cr_params *", (lam, temperature)),
             ffi.cast("cr_result *", ffi.from_buffer(results)), ffi.from_buffer("int32_t[]", rankings),
             ffi.from_buffer("float[]", scores), ffi.from_buffer("float[]", errors), work, failed,
         )
@@ -138,5 +139,6 @@ def hash_embed(text: str, dim: int) -> np.ndarray:
     """Embed UTF-8 text with the C hash embedder into a unit float32 vector."""
     data = text.encode("utf-8")
     out = np.empty(dim, dtype=np.float32)
-    check(lib.cr_hash_embed(data, len(data), HASH_MAX_BYTES, dim, ffi.from_buffer("float[]", out)), "hash-embedding a prompt")
+    check(lib.cr_hash_embed(data, len(data), HASH_MAX_BYTES, dim, ffi.from_buffer("float[]", out)),
+          "hash-embedding a prompt")
     return out

@@ -75,7 +75,8 @@ def routing_figures(profile: Profile, choices: np.ndarray) -> dict[str, Any]:
     shares = np.bincount(choices, minlength=m) / max(len(choices), 1)
     return {
         "mean_cost": float(costs[choices].mean()),
-        "mean_size_mb": None if any(s is None for s in sizes) else float(np.asarray(sizes, dtype=float)[choices].mean()),
+        "mean_size_mb": None if any(s is None for s in sizes)
+        else float(np.asarray(sizes, dtype=float)[choices].mean()),
         "largest_model": profile.model_ids[largest_model(profile)],
         "largest_share": float(shares[largest_model(profile)]),
         "shares": {mid: round(float(s), 6) for mid, s in zip(profile.model_ids, shares)},
@@ -221,7 +222,8 @@ def add_model(
         raise ValueError(f"size_mb must be a finite number >= 0, got {size_mb!r}")
     caps = frozenset(capabilities)
     if caps - CAPABILITIES:
-        raise ValueError(f"unknown capability {sorted(caps - CAPABILITIES)[0]!r}; known: {', '.join(sorted(CAPABILITIES))}")
+        raise ValueError(f"unknown capability {sorted(caps - CAPABILITIES)[0]!r}; "
+                         f"known: {', '.join(sorted(CAPABILITIES))}")
     keep = [i for i, r in enumerate(rows) if model_id in r.scores]
     if not keep:
         raise RoutingTableError(f"{source or 'labels'}: no row scores model {model_id!r}")

@@ -43,7 +43,8 @@ class ModelSpec:
             raise RoutingTableError(f"{where} ({d['id']}): needs a 'cost' (or a 'size_mb' to use as cost)")
         caps = d.get("capabilities", ["text"])
         if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps) or not set(caps) <= CAPABILITIES:
-            raise RoutingTableError(f"{where} ({d['id']}): capabilities must be a list drawn from {sorted(CAPABILITIES)}")
+            raise RoutingTableError(
+                f"{where} ({d['id']}): capabilities must be a list drawn from {sorted(CAPABILITIES)}")
         ctx = d.get("context_length")
         if ctx is not None and (isinstance(ctx, bool) or not isinstance(ctx, int) or ctx < 1):
             raise RoutingTableError(f"{where} ({d['id']}): context_length must be a positive integer")

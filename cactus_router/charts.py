@@ -178,8 +178,9 @@ def _f(x: Any, digits: int = 3) -> str:
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+        "table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}"
+        "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}"
         "h2{margin-top:2rem}.note{color:#555;font-size:.85rem}")
 
 

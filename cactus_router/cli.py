@@ -149,7 +149,8 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
                                 smoothing=smooth_v, temperature=temp_v, progress=progress, provenance={"data": data})
     profile.save(output)
-    click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}", err=True)
+    click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
+               err=True)
 
 
 @cli.command()
@@ -183,7 +184,8 @@ def info(profile: str, as_json: bool) -> None:
     click.echo(f"profile     {profile} ({prof.source_format})")
     click.echo(f"embedder    {prof.embedder.name}, {prof.embedder.dim} dims, "
                f"fingerprint {prof.embedder.fingerprint or 'none (unverifiable)'}")
-    click.echo(f"clusters    {prof.k} (training prompts per cluster: min {int(np.min(sizes))}, max {int(np.max(sizes))})")
+    click.echo(f"clusters    {prof.k} (training prompts per cluster: min {int(np.min(sizes))}, "
+               f"max {int(np.max(sizes))})")
     click.echo(f"cost knob   cost_bias {prof.routing.cost_bias:g} -> lambda in [{prof.routing.lambda_min:g}, "
                f"{prof.routing.lambda_max:g}]")
     click.echo("models      id, cost, mean error rate, labelled prompts")

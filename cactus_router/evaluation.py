@@ -307,7 +307,8 @@ def evaluate(
     if train_rows is not None:
         kept = drop_overlap(train_rows, rows)
         if not kept:
-            raise RoutingTableError("no training rows left after dropping those that also appear in the evaluation data")
+            raise RoutingTableError(
+                "no training rows left after dropping those that also appear in the evaluation data")
         tr_scores = score_matrix(kept, t.model_ids)
         unscored = [m for m, k in zip(t.model_ids, (~np.isnan(tr_scores)).sum(axis=0)) if k == 0]
         if unscored:
@@ -337,7 +338,8 @@ def evaluate(
             "training_rows": len(kept), "dropped_overlap": len(train_rows) - len(kept),
             "knn": {"k": knn_k, "validation_area_by_k": {str(k): round(a, 6) for k, a in k_areas.items()}},
             "logistic": {"C": logistic_c, "validation_area_by_C": {str(c): round(a, 6) for c, a in c_areas.items()}},
-            "selection": "hyper-parameters by deferral-curve area on a seeded 25% validation split of the training rows",
+            "selection": "hyper-parameters by deferral-curve area on a seeded 25% validation split of the "
+                         "training rows",
         }
     else:
         notes.append("learned baselines (knn, logistic) not run: no training rows given (--train)")
@@ -441,7 +443,8 @@ def evaluate(
 
     agreement = agreement_matrix(primary[ROUTER], ref.oracle, len(t.model_ids))
     notes += [
-        "best-single is the model with the highest mean score on these rows (chosen with hindsight, as in the literature)",
+        "best-single is the model with the highest mean score on these rows (chosen with hindsight, "
+        "as in the literature)",
         f"random sends a seeded random subset of rows (seed {seed}) to {t.model_ids[ref.priciest]} and the rest "
         f"to {t.model_ids[ref.cheapest]}, sized to match {ROUTER}'s mean cost",
         "oracle: per row, the cheapest model reaching the row's best score",

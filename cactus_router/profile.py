@@ -7,12 +7,12 @@ import math
 import os
 import reprlib
 import sys
+import types
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-import types
 from types import MappingProxyType
 from typing import Any
 
@@ -143,7 +143,8 @@ class Profile:
             raise ProfileError(f"routing fallback {self.routing.fallback!r} is not a model of the profile")
         if self.cluster_tasks is not None:
             if len(self.cluster_tasks) != len(self.centroids):
-                raise ProfileError(f"cluster_tasks has {len(self.cluster_tasks)} entries for {len(self.centroids)} clusters")
+                raise ProfileError(
+                    f"cluster_tasks has {len(self.cluster_tasks)} entries for {len(self.centroids)} clusters")
             object.__setattr__(self, "cluster_tasks", tuple(MappingProxyType(dict(t)) for t in self.cluster_tasks))
         object.__setattr__(self, "training", _freeze(_thaw(self.training)))
 
@@ -459,7 +460,8 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
         raise v.fail("$.format", f"must be {FORMAT!r}, got {reprlib.repr(obj['format'])}")
     version = v.get(obj, "version", "$")
     if type(version) is not int or version != VERSION:
-        raise v.fail("$.version", f"must be {VERSION} (this cactus-router reads v{VERSION}), got {reprlib.repr(version)}")
+        raise v.fail("$.version",
+                     f"must be {VERSION} (this cactus-router reads v{VERSION}), got {reprlib.repr(version)}")
 
     e = v.obj(obj, "embedder", "$")
     name = v.string(v.get(e, "name", "$.embedder"), "$.embedder.name")

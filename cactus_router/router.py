@@ -114,7 +114,8 @@ class Explanation:
         lines.append(f"  {'model':<34}{'rate':>7}{'count':>7}{'cost':>10}{'exp.err':>9}{'cost term':>10}{'score':>8}")
         for t in self.terms:
             if t.score is None:
-                lines.append(f"  {t.model:<34}{t.cluster_error_rate:>7.3f}{t.cluster_count:>7}{t.cost:>10g}   not eligible")
+                lines.append(
+                    f"  {t.model:<34}{t.cluster_error_rate:>7.3f}{t.cluster_count:>7}{t.cost:>10g}   not eligible")
             else:
                 lines.append(f"  {t.model:<34}{t.cluster_error_rate:>7.3f}{t.cluster_count:>7}{t.cost:>10g}"
                              f"{t.expected_error:>9.3f}{t.cost_term:>10.3f}{t.score:>8.3f}")
@@ -395,7 +396,8 @@ class Router:
             missing = set(allowed) - set(self._ids)
             if missing:
                 raise NoEligibleModelError(f"allow names model(s) not in the profile: {', '.join(sorted(missing))}")
-        if max_size_mb is not None and (isinstance(max_size_mb, bool) or not isinstance(max_size_mb, (int, float)) or not max_size_mb >= 0):
+        if max_size_mb is not None and (
+                isinstance(max_size_mb, bool) or not isinstance(max_size_mb, (int, float)) or not max_size_mb >= 0):
             raise ValueError(f"max_size_mb must be a number >= 0, got {max_size_mb!r}")
         ok = np.ones(len(self._ids), dtype=np.uint8)
         for j, m in enumerate(self._profile.models):

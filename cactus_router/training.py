@@ -54,7 +54,8 @@ def fit_kmeans(embeddings: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, n
     return cent32, np.argmax(embeddings @ cent32.T, axis=1).astype(np.int64)
 
 
-def error_rates(labels: np.ndarray, scores: np.ndarray, k: int, smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def error_rates(labels: np.ndarray, scores: np.ndarray, k: int, smoothing: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Per-cluster error rates (k, M) and the counts behind them (k, M).
 
     ``error = 1 - mean score`` over the cluster's rows that score the model. With ``smoothing`` s,

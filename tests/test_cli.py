@@ -85,7 +85,8 @@ def test_info_and_models(profile_path):
 def test_train_then_route(tmp_path):
     """train writes a profile that route then uses."""
     table = tmp_path / "t.jsonl"
-    rows = [{"prompt": f"prompt {i} {'math' if i % 2 else 'chat'}", "scores": {"a": i % 2, "b": 1.0}} for i in range(30)]
+    rows = [{"prompt": f"prompt {i} {'math' if i % 2 else 'chat'}", "scores": {"a": i % 2, "b": 1.0}}
+            for i in range(30)]
     table.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     models = tmp_path / "models.json"
     models.write_text(json.dumps([{"id": "a", "cost": 1}, {"id": "b", "cost": 5}]))

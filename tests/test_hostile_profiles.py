@@ -21,8 +21,7 @@ from cr_factories import make_profile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cactus_router import Profile, ProfileError, Router, RoutingTableError
-from cactus_router import _json
+from cactus_router import Profile, ProfileError, Router, RoutingTableError, _json
 from cactus_router.cli import cli
 from cactus_router.data import RoutingRow, read_table, write_table
 from cactus_router.embedders import CallableEmbedder
@@ -71,8 +70,9 @@ json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
 )
-json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
-                           max_leaves=12)
+json_values = st.recursive(
+    json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+    max_leaves=12)
 hostile_values = st.one_of(
     json_values,
     st.sampled_from([0, -1, 1, 2, 0.5, 1.0, -0.0, 1e-300, 3.5e38, 1e308, 2**53 + 1, 2**63, 2**64 + 1, 65537, 4097,
@@ -253,7 +253,8 @@ V1 = json.dumps(SEEDS["v1"])
                      id="centroid-zero-when-saved"),
         pytest.param(_with("v1", _set(("clusters", "centroids", 0, 0), 1e39)), "$.clusters.centroids[0][0]",
                      id="centroid-beyond-float32"),
-        pytest.param(_with("v1", _set(("models", 0, "counts", 1), 1.5)), "$.models[0].counts[1]", id="fractional-count"),
+        pytest.param(_with("v1", _set(("models", 0, "counts", 1), 1.5)), "$.models[0].counts[1]",
+                     id="fractional-count"),
         pytest.param(_with("v1", _set(("clusters", "sizes", 2), 2.5)), "$.clusters.sizes[2]", id="fractional-size"),
         pytest.param(_with("v1", _set(("version",), 1.0)), "$.version", id="version-float"),
         pytest.param(_with("v1", _set(("models", 1, "id"), "m\ud800")), "$.models[1].id", id="lone-surrogate-id"),

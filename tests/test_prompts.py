@@ -177,6 +177,7 @@ def test_cli_route_hostile_prompts(hash_profile_path, prompt, code):
 
 def test_cli_route_stdin_with_invalid_utf8_is_one_line(hash_profile_path):
     """Invalid UTF-8 on stdin for 'route -' is a one-line error with exit 1, not a traceback."""
-    result = CliRunner().invoke(cli, ["route", "-", "--profile", hash_profile_path], input=b"fine prompt\n\xff\xfe bad\n")
+    result = CliRunner().invoke(cli, ["route", "-", "--profile", hash_profile_path],
+                                input=b"fine prompt\n\xff\xfe bad\n")
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)

@@ -21,7 +21,8 @@ def _rows(n=60):
         if i % 2:
             rows.append(RoutingRow(f"hello friend number {i}, how are you today?", {"small": 1.0, "big": 1.0}, "chat"))
         else:
-            rows.append(RoutingRow(f"integrate x^{i} dx and differentiate sin({i}x)", {"small": 0.0, "big": 1.0}, "math"))
+            rows.append(RoutingRow(f"integrate x^{i} dx and differentiate sin({i}x)", {"small": 0.0, "big": 1.0},
+                                   "math"))
     return rows
 
 

@@ -38,7 +38,8 @@ MODEL_FILE = "paraphrase-MiniLM-L3-v2.onnx"
 
 def _install_hint(missing: str) -> str:
     if missing == "onnx":
-        return "onnx is not installed (int8 quantisation needs it once); install it with: pip install 'cactus-router[int8]'"
+        return ("onnx is not installed (int8 quantisation needs it once); "
+                "install it with: pip install 'cactus-router[int8]'")
     return f"{missing} is not installed; install it with: pip install '{missing}' (a dependency of cactus-router)"
 
 
@@ -132,7 +133,8 @@ class MiniLML3Embedder(MiniLMEmbedder):
         # outputs have generated names, so the pooled one is found by shape: (batch, 384).
         pooled = [o.name for o in self._session.get_outputs() if len(o.shape) == 2 and o.shape[1] == self.dim]
         if inputs != {"input_ids", "attention_mask"} or len(pooled) != 1:
-            raise EmbedderError(f"{path} is not the expected paraphrase-MiniLM-L3-v2 export; reinstall {DIST}=={DIST_VERSION}")
+            raise EmbedderError(
+                f"{path} is not the expected paraphrase-MiniLM-L3-v2 export; reinstall {DIST}=={DIST_VERSION}")
         self._pooled: str = pooled[0]
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:

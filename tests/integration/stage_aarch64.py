@@ -3,7 +3,8 @@
 Run with the HOST Python (it needs the host's cffi to emit the C source of csrc/build_ffi.py):
 
     python tests/integration/stage_aarch64.py STAGE_DIR --cc aarch64-linux-gnu-gcc \
-        --python-include SYSROOT/usr/include/python3.11 --python-include SYSROOT/usr/include/aarch64-linux-gnu/python3.11
+        --python-include SYSROOT/usr/include/python3.11 \
+        --python-include SYSROOT/usr/include/aarch64-linux-gnu/python3.11
 
 STAGE_DIR/cactus_router is then importable by the aarch64 interpreter (put STAGE_DIR on its path).
 """
@@ -25,7 +26,8 @@ def stage(out: Path, cc: str, includes: list[str], soabi: str) -> Path:
     pkg = out / "cactus_router"
     if pkg.exists():
         shutil.rmtree(pkg)
-    shutil.copytree(ROOT / "cactus_router", pkg, ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "_cr_core.c"))
+    shutil.copytree(ROOT / "cactus_router", pkg,
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "_cr_core.c"))
     sys.path.insert(0, str(ROOT))
     cwd = os.getcwd()
     os.chdir(ROOT)  # build_ffi.py uses paths relative to the checkout

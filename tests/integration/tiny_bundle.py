@@ -95,7 +95,7 @@ def build(lib_path: str, out_dir: str | os.PathLike[str], seed: int = 0) -> Path
     if g == ffi.NULL:
         _check(ffi, lib, -1, "cactus_graph_create")
     try:
-        ids_node, table_node, out_node = ffi.new("cactus_node_t *"), ffi.new("cactus_node_t *"), ffi.new("cactus_node_t *")
+        ids_node, table_node, out_node = (ffi.new("cactus_node_t *") for _ in range(3))
         _check(ffi, lib, lib.cactus_graph_input(g, ffi.new("size_t[]", [1, SEQ]), 2, FP16, ids_node), "graph input_ids")
         _check(ffi, lib, lib.cactus_graph_input(g, ffi.new("size_t[]", list(table.shape)), 2, FP16, table_node),
                "graph table")
