@@ -485,8 +485,11 @@ def evaluate(
 def _bootstrap(curve_choices: dict[str, list[np.ndarray]], curve_summary: dict[str, dict[str, Any]], t: EvalTable,
                target: int, resamples: int, seed: int) -> dict[str, Any]:
     """Adds each curve's 95% intervals to ``curve_summary``; returns the router's paired differences."""
-    counts = resample_counts(t.n, resamples, seed)
-    figures = {name: resampled_figures(ch, t.scores, t.costs, target, counts) for name, ch in curve_choices.items()}
+    chunks: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in curve_choices}
+    for counts in resample_counts(t.n, resamples, seed):  # the same resamples for every router
+        for name, ch in curve_choices.items():
+            chunks[name].append(resampled_figures(ch, t.scores, t.costs, target, counts))
+    figures = {name: {k: np.concatenate([c[k] for c in cs]) for k in cs[0]} for name, cs in chunks.items()}
 
     def interval(x: np.ndarray) -> list[float | None]:
         q = np.quantile(np.where(np.isnan(x), np.inf, x), [0.025, 0.975], method="inverted_cdf")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,16 +77,26 @@ def choices_curve(choices: list[np.ndarray], scores: np.ndarray, costs: np.ndarr
     ]
 
 
-def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
-    """Bootstrap resamples of ``n`` rows as counts (resamples, n): how often each row is drawn."""
-    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+#: Cells (resamples x rows) of one chunk of bootstrap counts: bounds the memory a large table needs.
+RESAMPLE_CHUNK_CELLS = 4_000_000
+
+
+def resample_counts(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of ``n`` rows as counts: how often each row is drawn.
+
+    Yields (r, n) chunks of at most RESAMPLE_CHUNK_CELLS cells, ``resamples`` rows in all.
+    """
+    rng = np.random.default_rng(seed)
+    per = max(1, RESAMPLE_CHUNK_CELLS // n)
+    for start in range(0, resamples, per):
+        yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(per, resamples - start))
 
 
 def resampled_figures(choices: list[np.ndarray], scores: np.ndarray, costs: np.ndarray, target: int,
                       counts: np.ndarray) -> dict[str, np.ndarray]:
     """Area, QNC and best quality of one router's curve on each resample of the rows.
 
-    ``choices`` are the curve's choice vectors, ``counts`` a (resamples, n) matrix from
+    ``choices`` are the curve's choice vectors, ``counts`` a (resamples, n) chunk from
     ``resample_counts``; costs are normalised and the QNC target (model ``target``'s quality) is
     recomputed on each resample, exactly as on the rows themselves. A QNC never reached is NaN.
     """

@@ -98,7 +98,7 @@ def test_resampled_figures_equal_the_figures_of_the_resampled_rows():
     scores = rng.integers(0, 2, size=(30, 3)).astype(float)
     costs = np.broadcast_to([1.0, 2.0, 5.0], scores.shape)
     choices = [rng.integers(0, 3, size=30) for _ in range(6)]
-    counts = resample_counts(30, 25, seed=1)
+    counts = np.concatenate(list(resample_counts(30, 25, seed=1)))
     assert counts.shape == (25, 30) and (counts.sum(axis=1) == 30).all()
     figs = resampled_figures(choices, scores, costs, 2, counts)
     for b in range(25):
@@ -111,6 +111,17 @@ def test_resampled_figures_equal_the_figures_of_the_resampled_rows():
             assert np.isnan(figs["qnc"][b])
         else:
             assert figs["qnc"][b] == pytest.approx(direct["qnc"])
+
+
+def test_resample_chunks_do_not_change_the_resamples(monkeypatch):
+    """Drawing the counts in small chunks (as a large table does) gives the same resamples, in order."""
+    import cactus_router.metrics as metrics
+
+    whole = np.concatenate(list(resample_counts(40, 30, seed=5)))
+    monkeypatch.setattr(metrics, "RESAMPLE_CHUNK_CELLS", 7 * 40)
+    chunks = list(resample_counts(40, 30, seed=5))
+    assert [len(c) for c in chunks] == [7, 7, 7, 7, 2]
+    np.testing.assert_array_equal(np.concatenate(chunks), whole)
 
 
 def test_random_baseline_matches_the_cost():
