@@ -26,7 +26,7 @@ from cactus_router.data import RoutingRow, score_matrix
 from cactus_router.embedders import DEFAULT_EMBEDDER, get_embedder
 from cactus_router.evaluation import curve_metrics, evaluate
 from cactus_router.metrics import LAMBDA_GRID, choices_curve, cost_matrix
-from cactus_router.training import error_rates, train
+from cactus_router.training import TABLE_MODELS, error_rates, train
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "zeroeval"
 TASKS = ("gsm", "math-l5", "crux")
@@ -112,15 +112,14 @@ def main() -> int:
     areas: dict[str, list[float]] = {}
     for seed in args.seeds:
         train_rows, test_rows = split(rows, seed)
-        costs = np.array([np.mean([r.costs[m] for r in train_rows]) for m in models])  # type: ignore[index]
-        spec = [{"id": m, "cost": float(c)} for m, c in zip(models, costs, strict=True)]
         print(f"seed {seed}: training on {len(train_rows)} rows", file=sys.stderr, flush=True)
-        profile = train(without_costs(train_rows), spec, embedder=embedder, seed=0)
+        profile = train(train_rows, TABLE_MODELS, embedder=embedder, seed=0)  # cost: mean output length on train
+        costs = np.array([m.cost for m in profile.models])
         ev = evaluate(profile, without_costs(test_rows), embedder=embedder, train_rows=without_costs(train_rows),
                       latency_sample=0, seed=seed)
         curves, paired = ev.summary["curves"], ev.summary["bootstrap"]["paired"]
         setting = f"{profile.k}, {profile.training['smoothing']:g}, {profile.routing.temperature:g}"
-        told = task_router(train_rows, test_rows, models, costs, float(profile.training["smoothing"]))
+        told = task_router(train_rows, test_rows, list(profile.model_ids), costs, float(profile.training["smoothing"]))
         for name in (*ROUTERS, "task-told", "single-models", "oracle"):
             c = told if name == "task-told" else curves[name]
             ci = c.get("ci95", {}).get("area")

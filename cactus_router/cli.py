@@ -114,7 +114,8 @@ def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | No
 @cli.command()
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--models", "-m", default="cactus", show_default=True,
-              help="'cactus' (the catalog) or a JSON file listing {id, cost, size_mb?, capabilities?}.")
+              help="'cactus' (the catalog), 'table' (every model DATA scores, costing its mean per-prompt "
+                   "'costs' in DATA) or a JSON file listing {id, cost, size_mb?, capabilities?}.")
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False), default=None,
               help="For LLMRouter JSON data: its query .jsonl, to attach each prompt's task.")
 @click.option("--embedder", "-e", default=DEFAULT_EMBEDDER, show_default=True, help=", ".join(NAMES) + ".")
@@ -127,7 +128,7 @@ def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | No
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
 def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
           seed: int, output: str) -> None:
-    """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?}.
+    """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?}.
 
     'auto' settings are chosen by cross-validated area under the deferral curve on DATA.
     """

@@ -18,6 +18,8 @@ from .errors import RoutingTableError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults
 
+#: ``models=TABLE_MODELS``: every model the rows score, costing its mean per-prompt cost in the rows.
+TABLE_MODELS = "table"
 #: K values tried by ``k="auto"``.
 K_CANDIDATES = (2, 4, 8, 12, 16, 24, 32, 48, 64)
 EMBED_CHUNK = 256
@@ -33,6 +35,24 @@ def embed_rows(embedder: Embedder, prompts: Sequence[str], progress: Progress | 
         if progress is not None:
             progress(min(start + EMBED_CHUNK, len(prompts)), len(prompts))
     return out
+
+
+def table_models(rows: Sequence[RoutingRow]) -> list[ModelSpec]:
+    """Every model the rows score, in id order, costing its mean over the rows' per-prompt ``costs``.
+
+    Raises:
+        RoutingTableError: a scored model for which no row gives a cost.
+    """
+    totals: dict[str, list[float]] = {m: [] for r in rows for m in r.scores}
+    for r in rows:
+        for m, c in (r.costs or {}).items():
+            if m in totals:
+                totals[m].append(c)
+    bare = sorted(m for m, cs in totals.items() if not cs)
+    if bare:
+        raise RoutingTableError(f"models={TABLE_MODELS!r} takes each model's cost from the rows' 'costs', and no row "
+                                f"gives one for {', '.join(map(repr, bare))}; add costs, or pass a model list")
+    return [ModelSpec(m, float(np.mean(totals[m]))) for m in sorted(totals)]
 
 
 def fit_kmeans(embeddings: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,8 +189,9 @@ def train(
 
     Args:
         rows: labelled prompts (see ``cactus_router.data.read_table``).
-        models: ``"cactus"`` (the catalog), a JSON model-list path, or a list of ModelSpec/dicts.
-            Every model must be scored by at least one row.
+        models: ``"cactus"`` (the catalog), ``"table"`` (every model the rows score, costing its
+            mean per-prompt cost in the rows), a JSON model-list path, or a list of
+            ModelSpec/dicts. Every model must be scored by at least one row.
         embedder: an Embedder or a name (see ``cactus_router.embedders.NAMES``).
         k: number of clusters, or ``"auto"``.
         smoothing: pseudo-rows shrinking each cluster's rate toward the model's global rate (a Beta
@@ -187,12 +208,13 @@ def train(
     ``folds`` cross-validation folds of ``rows`` (never on test data).
 
     Raises:
-        RoutingTableError: no rows, a model no row scores, or K larger than the rows.
+        RoutingTableError: no rows, a model no row scores, K larger than the rows, or (with
+            ``models="table"``) a model no row gives a cost for.
     """
     rows = list(rows)
     if not rows:
         raise RoutingTableError("no training rows")
-    specs: list[ModelSpec] = load_models(models)
+    specs = table_models(rows) if isinstance(models, str) and models == TABLE_MODELS else load_models(models)
     ids = [s.id for s in specs]
     scores = score_matrix(rows, ids)
     unscored = [m for m, n in zip(ids, (~np.isnan(scores)).sum(axis=0)) if n == 0]

@@ -96,6 +96,22 @@ def test_train_then_route(tmp_path):
     assert json.loads(run("route", "prompt 3 math", "--profile", str(out), "--json").output)["model"] in {"a", "b"}
 
 
+def test_train_with_models_from_the_table(tmp_path):
+    """--models table costs each model from the rows' costs; rows without costs get a one-line error."""
+    table = tmp_path / "t.jsonl"
+    rows = [{"prompt": f"prompt {i} {'math' if i % 2 else 'chat'}", "scores": {"a": i % 2, "b": 1.0},
+             "costs": {"a": 1.0, "b": 4.0 + i % 2}} for i in range(30)]
+    table.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "p.json"
+    result = run("train", str(table), "--models", "table", "--embedder", "hash:64", "--k", "2", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert [(m["id"], m["cost"]) for m in json.loads(out.read_text())["models"]] == [("a", 1.0), ("b", 4.5)]
+    table.write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "costs"}) for r in rows) + "\n")
+    result = run("train", str(table), "--models", "table", "--embedder", "hash:64", "-o", str(tmp_path / "q.json"))
+    assert result.exit_code == 1 and "no row gives one for 'a', 'b'" in result.output
+    assert not (tmp_path / "q.json").exists()
+
+
 def test_train_bad_table_names_the_line(tmp_path):
     """A bad row stops train with file:line and writes nothing."""
     table = tmp_path / "t.jsonl"

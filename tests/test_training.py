@@ -85,6 +85,25 @@ def test_progress_is_reported(hash_embedder):
     assert seen[-1] == (60, 60)
 
 
+def test_table_models_cost_their_mean_per_prompt_cost(hash_embedder):
+    """models="table": every scored model, in id order, at its mean cost over the rows that give one."""
+    rows = [RoutingRow(r.prompt, r.scores, r.task, costs={"small": 1.0 + i % 3, "big": 10.0 * (1 + i % 2)})
+            for i, r in enumerate(_rows())]
+    rows[0] = RoutingRow(rows[0].prompt, rows[0].scores, rows[0].task, costs={"big": 10.0})  # no cost for small
+    prof = train(rows, "table", embedder=hash_embedder, k=2, seed=0)
+    assert prof.model_ids == ("big", "small")
+    assert prof.models[0].cost == pytest.approx(np.mean([10.0 * (1 + i % 2) for i in range(60)]))
+    assert prof.models[1].cost == pytest.approx(np.mean([1.0 + i % 3 for i in range(1, 60)]))
+    assert Router(prof, hash_embedder).route("integrate x^3 dx and differentiate sin(5x)", cost_bias=0.2).model == "big"
+
+
+def test_table_models_without_costs_is_an_error(hash_embedder):
+    """models="table" on rows that give no cost for a model names it and says what to do."""
+    rows = [RoutingRow(r.prompt, r.scores, r.task, costs={"big": 10.0}) for r in _rows()]
+    with pytest.raises(RoutingTableError, match=r"no row gives one for 'small'; add costs, or pass a model list"):
+        train(rows, "table", embedder=hash_embedder, k=2)
+
+
 @pytest.mark.parametrize(
     "models, k, message",
     [
