@@ -38,7 +38,7 @@ class ModelSpec:
         cost = d.get("cost", d.get("size_mb"))
         for key, val in (("cost", cost), ("size_mb", d.get("size_mb")), ("tokens_per_sec", d.get("tokens_per_sec"))):
             if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < 1e12):
-                raise RoutingTableError(f"{where} ({d['id']}): {key} must be a number >= 0, got {val!r}")
+                raise RoutingTableError(f"{where} ({d['id']}): {key} must be a number in [0, 1e12), got {val!r}")
         if cost is None:
             raise RoutingTableError(f"{where} ({d['id']}): needs a 'cost' (or a 'size_mb' to use as cost)")
         caps = d.get("capabilities", ["text"])

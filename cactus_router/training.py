@@ -52,7 +52,8 @@ def table_models(rows: Sequence[RoutingRow]) -> list[ModelSpec]:
     if bare:
         raise RoutingTableError(f"models={TABLE_MODELS!r} takes each model's cost from the rows' 'costs', and no row "
                                 f"gives one for {', '.join(map(repr, bare))}; add costs, or pass a model list")
-    return [ModelSpec(m, float(np.mean(totals[m]))) for m in sorted(totals)]
+    return [ModelSpec.from_dict({"id": m, "cost": float(np.mean(totals[m]))}, "mean of the rows' costs")
+            for m in sorted(totals)]
 
 
 def fit_kmeans(embeddings: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
