@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from cactus_router import Profile, Router
-from cactus_router.baselines import pick as pick_models
+from cactus_router.baselines import picks
 from cactus_router.calibration import add_model, calibrate, routing_figures
 from cactus_router.data import drop_overlap, read_table, score_matrix
 from cactus_router.evaluation import SINGLES, curve_metrics, evaluate, markdown_table, write_outputs
-from cactus_router.metrics import LAMBDA_GRID, choices_curve, cost_matrix
+from cactus_router.metrics import choices_curve, cost_matrix
 from cactus_router.training import embed_rows, error_rates, fit_kmeans
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,8 +147,8 @@ def main() -> int:
     target = float(te_scores.mean(axis=0).max())
 
     def figures(test_errors: np.ndarray) -> str:
-        choices = [pick_models(1.0 - test_errors, costs, float(lam)) for lam in LAMBDA_GRID]
-        c = curve_metrics(choices_curve(choices, te_scores, cost_matrix(len(test), costs)), target)
+        c = curve_metrics(choices_curve(picks(1.0 - test_errors, costs), te_scores, cost_matrix(len(test), costs)),
+                          target)
         return f"{c['area']:.3f} | {c['best_quality']:.3f}"
 
     print("\n### Hindsight bounds on the test split\n\nHard assignment; rates from the training rows (smoothing "

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cactus_router.baselines import pick
+from cactus_router.baselines import picks
 from cactus_router.data import RoutingRow, score_matrix
 from cactus_router.embedders import DEFAULT_EMBEDDER, get_embedder
 from cactus_router.evaluation import curve_metrics, evaluate
-from cactus_router.metrics import LAMBDA_GRID, choices_curve, cost_matrix
+from cactus_router.metrics import choices_curve, cost_matrix
 from cactus_router.training import TABLE_MODELS, error_rates, train
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "zeroeval"
@@ -89,8 +89,7 @@ def task_router(train_rows: list[RoutingRow], test_rows: list[RoutingRow], model
                         len(names), smoothing)[0]
     expected = rates[[names.index(r.task or "") for r in test_rows]]
     scores = score_matrix(test_rows, models)
-    choices = [pick(1.0 - expected, costs, float(lam)) for lam in LAMBDA_GRID]
-    curve = choices_curve(choices, scores, cost_matrix(len(scores), costs))
+    curve = choices_curve(picks(1.0 - expected, costs), scores, cost_matrix(len(scores), costs))
     return curve_metrics(curve, float(scores.mean(axis=0).max()))
 
 

@@ -136,11 +136,15 @@ class LogisticRouter:
         return f"LogisticRouter(c={self.c})"
 
 
+def picks(quality: np.ndarray, costs: np.ndarray, lambdas: Sequence[float] = tuple(LAMBDA_GRID)) -> list[np.ndarray]:
+    """The choice vector of an (n, M) quality matrix at each lambda: the points of its deferral curve."""
+    return [pick(quality, costs, float(lam)) for lam in lambdas]
+
+
 def sweep(model: QualityModel, embeddings: np.ndarray, costs: np.ndarray,
           lambdas: Sequence[float] = tuple(LAMBDA_GRID)) -> list[np.ndarray]:
     """The choice vector of ``model`` at each lambda (one prediction, many picks)."""
-    quality = model.predict(embeddings)
-    return [pick(quality, costs, float(lam)) for lam in lambdas]
+    return picks(model.predict(embeddings), costs, lambdas)
 
 
 def tune(make: Callable[[float], QualityModel], candidates: Sequence[float], embeddings: np.ndarray,

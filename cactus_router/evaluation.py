@@ -386,8 +386,8 @@ def evaluate(
     curve_choices[ROUTER] = [np.asarray(swept.route_embeddings(emb, cost_bias=lam / top).model_index, dtype=np.int64)
                              for lam in lams]
     for name, pred in predictions.items():
-        curve_choices[name] = [bl.pick(pred, t.model_costs, lam) for lam in lams]
-    curve_choices[ORACLE] = [bl.pick(t.scores, t.model_costs, lam) for lam in lams]
+        curve_choices[name] = bl.picks(pred, t.model_costs, lams)
+    curve_choices[ORACLE] = bl.picks(t.scores, t.model_costs, lams)
     curve_choices[RANDOM] = [_mix(t.n, ref, p, order) for p in RANDOM_GRID]
     curve_choices[SINGLES] = [np.full(t.n, j) for j in range(len(t.model_ids))]
     params: dict[str, Sequence[Any]] = {RANDOM: [round(float(p), 4) for p in RANDOM_GRID], SINGLES: t.model_ids}
