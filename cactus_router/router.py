@@ -349,7 +349,7 @@ class Router:
         t0 = perf_counter()
         vec = self._embedder.embed(prompt)
         decision = self._decide(vec, perf_counter() - t0, cost_bias, require, allow, max_size_mb)
-        lam = self._knobs(cost_bias, require, allow, max_size_mb)[1]
+        lam = self._profile.routing.lam(decision.cost_bias)
         # _decide's C call left this route's ranking, scores and errors in this thread's buffers.
         ranking, scores, errors = self._index.ranked(len(decision.ranking))
         sims = self._index.similarities(vec)
@@ -445,13 +445,16 @@ class Router:
         cluster, sim, margin, n = self._index.route(vec, buf, lam, self._temperature)
         # With hard assignment a ranking depends only on the cluster, lambda and the mask (the
         # cache's owner), so each is built into Python objects once; soft assignment mixes rates.
-        ranked = cache.get((cluster, lam)) if self._temperature == 0.0 else None
-        if ranked is None:
+        if self._temperature != 0.0:
             ranked = self._ranked(n)
-            if self._temperature == 0.0:
+        else:
+            hit = cache.get((cluster, lam))
+            if hit is None:
+                hit = self._ranked(n)
                 if len(cache) >= _RANKING_CACHE_SIZE:
                     cache.clear()
-                cache[(cluster, lam)] = ranked
+                cache[(cluster, lam)] = hit
+            ranked = hit
         score_s = perf_counter() - t0
         pairs, ranking, scores, errors = ranked
         if sim >= self._ood:
