@@ -31,7 +31,8 @@ from cactus_router.training import SELECTION_LAMBDAS, _folds, deferral_area, emb
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "llmrouter"
 
-SETTINGS = [(k, s, t) for k in (16, 48) for s, t in ((0.0, 0.0), (2.0, 0.05), (5.0, 0.05))]
+KS = (16, 48)
+SETTINGS = [(k, s, t) for k in KS for s, t in ((0.0, 0.0), (2.0, 0.05), (5.0, 0.05))]
 VARIANTS = ("in-sample", "held-out", "half centroids")
 
 
@@ -56,9 +57,10 @@ def main() -> int:
             val = val[~np.isnan(scores[val]).any(axis=1)]
             perm = np.random.default_rng(seed).permutation(fit)
             h1, h2 = perm[: len(perm) // 2], perm[len(perm) // 2 :]
+            # one K-means per K (all rows of the fit folds, and their first half), shared by its settings
+            fits = {k: (fit_kmeans(x[fit], k, seed), fit_kmeans(x[h1], k, seed)[0]) for k in KS}
             for k, s, t in SETTINGS:
-                cent_all, labels_all = fit_kmeans(x[fit], k, seed)
-                cent_half, _ = fit_kmeans(x[h1], k, seed)
+                (cent_all, labels_all), cent_half = fits[k]
                 variants = {
                     "in-sample": (cent_all, error_rates(labels_all, scores[fit], k, s)[0]),
                     "held-out": (cent_half, error_rates(np.argmax(x[h2] @ cent_half.T, axis=1), scores[h2], k, s)[0]),
