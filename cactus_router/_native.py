@@ -17,8 +17,9 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
         "'pip install .' (a C compiler is needed) rather than importing it from a source tree"
     ) from exc
 
-#: The C core's ABI version this Python code was written against (CR_ABI_VERSION in cr_api.h).
-ABI_VERSION = 2
+#: The C core's ABI version this Python code was written against. It is the one number kept on this
+#: side on purpose: a stale build is caught by comparing it with what the module was compiled from.
+ABI_VERSION = 3
 
 if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build can trip this
     raise ImportError(
@@ -26,17 +27,25 @@ if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build
         "reinstall with 'pip install --force-reinstall .'"
     )
 
-HASH_MAX_BYTES = 4096
+#: Limits and defaults that C and Python share, as the compiled cr_api.h defines them.
+MAX_CLUSTERS: int = lib.CR_MAX_CLUSTERS
+MAX_DIM: int = lib.CR_MAX_DIM
+MAX_MODELS: int = lib.CR_MAX_MODELS
+HASH_MAX_BYTES: int = lib.CR_HASH_MAX_BYTES
 
 #: NumPy view of cr_result, so a batch's results land in one array.
 RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
 if RESULT_DTYPE.itemsize != ffi.sizeof("cr_result"):  # pragma: no cover - an exotic ABI
     raise ImportError("cr_result's layout does not match RESULT_DTYPE; please report this platform")
 
+#: One route's outputs: cluster, similarity, margin, and the eligible models best first with
+#: their scores and expected errors.
+Routed = tuple[int, float, float, list[int], list[float], list[float]]
+
 
 def check(status: int, what: str) -> None:
     """Turn a non-zero C status into a typed exception naming the call."""
-    if status == 0:  # CR_OK
+    if status == lib.CR_OK:
         return
     message = f"{what}: {ffi.string(lib.cr_strerror(status)).decode()}"
     if status == lib.CR_ERR_NO_ELIGIBLE:
@@ -46,6 +55,13 @@ def check(status: int, what: str) -> None:
 
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _vectors(a: np.ndarray, ndim: int) -> None:
+    """The binding's own guard: C reads float32 rows in place, so nothing else may reach it."""
+    if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.ndim == ndim and a.flags.c_contiguous):
+        raise CoreError(f"the C core takes a C-contiguous float32 array of {ndim} dimension(s), got "
+                        f"{getattr(a, 'dtype', type(a).__name__)} of shape {getattr(a, 'shape', None)}")
 
 
 class Index:
@@ -81,29 +97,27 @@ class Index:
             self._scratch.bufs = bufs
         return bufs
 
-    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0
-              ) -> tuple[int, float, float, int]:
-        """Route one float32 embedding; returns the cluster, similarity, margin and the number of
-        ranked models. The ranking stays in this thread's buffers until its next route: ``ranked``."""
+    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0) -> Routed:
+        """Route one float32 embedding of length d; every output of the call is returned, so no
+        later call depends on this one (the per-thread buffers are scratch, read before returning)."""
+        _vectors(embedding, 1)
         params, res, ranking, scores, errors, work = self._buffers()
         params.lam = lam
         params.temperature = temperature
-        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), eligible, params, res, ranking,
-                              scores, errors, work)
+        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), embedding.shape[0], eligible,
+                              params, res, ranking, scores, errors, work)
         if status:
             check(status, "routing an embedding")
-        return res.cluster, res.similarity, res.margin, res.n_ranked
-
-    def ranked(self, n: int) -> tuple[list[int], list[float], list[float]]:
-        """This thread's last route: the model indices best first, their scores and error rates."""
-        _, _, ranking, scores, errors, _ = self._buffers()
-        return ffi.unpack(ranking, n), ffi.unpack(scores, n), ffi.unpack(errors, n)
+        n = res.n_ranked
+        return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
+                ffi.unpack(errors, n))
 
     def similarities(self, embedding: np.ndarray, temperature: float = 0.0) -> np.ndarray:
         """Per-cluster cosine similarities (temperature 0) or soft-assignment weights (> 0)."""
+        _vectors(embedding, 1)
         out = np.empty(self.k, dtype=np.float32)
         m = self.m
-        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), ffi.NULL,
+        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), embedding.shape[0], ffi.NULL,
                               ffi.new("cr_params *", (0.0, temperature)), ffi.new("cr_result *"),
                               ffi.new("int32_t[]", m), ffi.new("float[]", m), ffi.new("float[]", m),
                               ffi.from_buffer("float[]", out))
@@ -113,7 +127,8 @@ class Index:
     def route_batch(self, embeddings: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Route an (n, d) float32 array in one C call; returns results, rankings, scores, errors."""
-        n = embeddings.shape[0]
+        _vectors(embeddings, 2)
+        n, d = embeddings.shape
         results = np.empty(n, dtype=RESULT_DTYPE)
         rankings = np.empty((n, self.m), dtype=np.int32)
         scores = np.empty((n, self.m), dtype=np.float32)
@@ -121,7 +136,7 @@ class Index:
         work = ffi.new("float[]", self.k)
         failed = ffi.new("int32_t *")
         status = lib.cr_route_batch(
-            self._handle, n, ffi.from_buffer("float[]", embeddings), eligible,
+            self._handle, n, d, ffi.from_buffer("float[]", embeddings), eligible,
             ffi.new("cr_params *", (lam, temperature)),
             ffi.cast("cr_result *", ffi.from_buffer(results)), ffi.from_buffer("int32_t[]", rankings),
             ffi.from_buffer("float[]", scores), ffi.from_buffer("float[]", errors), work, failed,

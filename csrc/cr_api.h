@@ -20,10 +20,13 @@ enum cr_status {
     CR_ERR_ZERO_VECTOR = 7   /* an embedding or centroid has zero norm */
 };
 
-enum { CR_ABI_VERSION = 2 };
+enum { CR_ABI_VERSION = 3 };
 
 /* Upper bounds checked by cr_index_new, so sizes never overflow. */
 enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
+
+/* The hash embedder's default input cap in bytes (first and last halves kept). */
+enum { CR_HASH_MAX_BYTES = 4096 };
 
 /* An immutable routing index: unit-norm centroids, error rates and costs, owned by C. */
 typedef struct cr_index cr_index;
@@ -63,7 +66,9 @@ void cr_index_free(cr_index *index);
 
 int cr_index_shape(const cr_index *index, int32_t *k, int32_t *d, int32_t *m);
 
-/* Route one embedding (length d, any non-zero norm: it is normalised before scoring).
+/* Route one embedding (any non-zero norm: it is normalised before scoring).
+ *   d             the embedding's length: must equal the index's dimension (else CR_ERR_SHAPE),
+ *                 so a caller holding a vector of the wrong width cannot make C read past it
  *   eligible      m bytes, non-zero = eligible; NULL = every model
  *   ranking       m slots: eligible model indices, best first (first n_ranked are written)
  *   scores        m slots: their scores, expected_error[j] + lambda * normalised_cost[j]
@@ -72,14 +77,15 @@ int cr_index_shape(const cr_index *index, int32_t *k, int32_t *d, int32_t *m);
  *                 temperature is 0 (may then be NULL), the soft-assignment weights (summing
  *                 to 1) when temperature > 0
  * Ties in score are broken by lower cost, then by lower model index. */
-int cr_route(const cr_index *index, const float *embedding, const uint8_t *eligible,
+int cr_route(const cr_index *index, const float *embedding, int32_t d, const uint8_t *eligible,
              const cr_params *params, cr_result *result, int32_t *ranking, float *scores,
              float *errors, float *similarities);
 
-/* Route n embeddings (n x d, row-major) with one mask and one set of params; outputs are
+/* Route n embeddings (n x d, row-major; d must equal the index's dimension) with one mask and
+ * one set of params; outputs are
  * n x (their single-call size), row-major. work: k floats of scratch, may be NULL when
  * temperature is 0. Stops at the first failing row and reports its index. */
-int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
+int cr_route_batch(const cr_index *index, int32_t n, int32_t d, const float *embeddings,
                    const uint8_t *eligible, const cr_params *params, cr_result *results,
                    int32_t *rankings, float *scores, float *errors, float *work,
                    int32_t *failed_row);

@@ -244,16 +244,17 @@ static int check_route_args(const cr_index *ix, const void *e, const cr_params *
     return CR_OK;
 }
 
-int cr_route(const cr_index *index, const float *embedding, const uint8_t *eligible,
+int cr_route(const cr_index *index, const float *embedding, int32_t d, const uint8_t *eligible,
              const cr_params *params, cr_result *result, int32_t *ranking, float *scores,
              float *errors, float *similarities)
 {
     int st = check_route_args(index, embedding, params, result, ranking, scores, errors, similarities);
     if (st != CR_OK) return st;
+    if (d != index->d) return CR_ERR_SHAPE;
     return route_one(index, embedding, eligible, params, result, ranking, scores, errors, similarities);
 }
 
-int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
+int cr_route_batch(const cr_index *index, int32_t n, int32_t d, const float *embeddings,
                    const uint8_t *eligible, const cr_params *params, cr_result *results,
                    int32_t *rankings, float *scores, float *errors, float *work,
                    int32_t *failed_row)
@@ -262,10 +263,10 @@ int cr_route_batch(const cr_index *index, int32_t n, const float *embeddings,
     if (st != CR_OK) return st;
     if (!failed_row) return CR_ERR_NULL;
     *failed_row = -1;
-    if (n < 0) return CR_ERR_SHAPE;
-    const size_t d = (size_t)index->d, m = (size_t)index->m;
+    if (n < 0 || d != index->d) return CR_ERR_SHAPE;
+    const size_t m = (size_t)index->m;
     for (int32_t i = 0; i < n; i++) {
-        st = route_one(index, embeddings + (size_t)i * d, eligible, params, results + i, rankings + (size_t)i * m,
+        st = route_one(index, embeddings + (size_t)i * (size_t)d, eligible, params, results + i, rankings + (size_t)i * m,
                        scores + (size_t)i * m, errors + (size_t)i * m, params->temperature > 0.0 ? work : NULL);
         if (st != CR_OK) {
             *failed_row = i;

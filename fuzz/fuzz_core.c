@@ -212,14 +212,14 @@ static void fuzz_route(stream *s)
 
     /* One embedding. similarities: k slots, or NULL (allowed only when temperature is 0). */
     float *sims = (temperature > 0.0 || (next(s) & 1)) ? work : NULL;
-    st = cr_route(ix, emb, mask, &params, res, ranking, scores, errors, sims);
+    st = cr_route(ix, emb, d, mask, &params, res, ranking, scores, errors, sims);
     check_status(st);
     if (!finite_params) CHECK(st == CR_ERR_NONFINITE || st == CR_ERR_RANGE);
     if (st == CR_OK) check_result(res, ranking, scores, errors, sims, mask, k, m, temperature);
 
     /* A batch with the same inputs: each OK row must match the single call on that row. */
     int32_t failed = 12345;
-    st = cr_route_batch(ix, n, emb, mask, &params, res, ranking, scores, errors, work, &failed);
+    st = cr_route_batch(ix, n, d, emb, mask, &params, res, ranking, scores, errors, work, &failed);
     check_status(st);
     if (st == CR_OK) {
         CHECK(failed == -1);
@@ -230,8 +230,15 @@ static void fuzz_route(stream *s)
         /* A failing row is named; an argument error may leave failed_row untouched or -1. */
         CHECK(failed == 12345 || failed == -1 || (failed >= 0 && failed < n));
     }
-    CHECK(cr_route_batch(ix, -1, emb, mask, &params, res, ranking, scores, errors, work, &failed) != CR_OK);
-    CHECK(cr_route(NULL, emb, mask, &params, res, ranking, scores, errors, NULL) == CR_ERR_NULL);
+    CHECK(cr_route_batch(ix, -1, d, emb, mask, &params, res, ranking, scores, errors, work, &failed) != CR_OK);
+    CHECK(cr_route(NULL, emb, d, mask, &params, res, ranking, scores, errors, NULL) == CR_ERR_NULL);
+    /* A vector of another width is refused before any of it is read (it may be shorter than d). */
+    if (finite_params) {
+        CHECK(cr_route(ix, emb, d + 1, mask, &params, res, ranking, scores, errors, work) == CR_ERR_SHAPE);
+        CHECK(cr_route(ix, emb, d - 1, mask, &params, res, ranking, scores, errors, work) == CR_ERR_SHAPE);
+        CHECK(cr_route_batch(ix, n, d - 1, emb, mask, &params, res, ranking, scores, errors, work, &failed)
+              == CR_ERR_SHAPE);
+    }
 
     free(emb);
     free(res);

@@ -16,9 +16,8 @@ finite = st.floats(-10, 10, allow_nan=False, width=32)
 
 
 def route(index: Index, emb: np.ndarray, eligible: object, lam: float, temperature: float = 0.0) -> tuple:
-    """Index.route then Index.ranked: cluster, similarity, margin, ranking, scores, errors."""
-    cluster, sim, margin, n = index.route(emb, eligible, lam, temperature)
-    return (cluster, sim, margin, *index.ranked(n))
+    """Index.route: cluster, similarity, margin, ranking, scores, errors, all from the one call."""
+    return index.route(np.ascontiguousarray(emb, dtype=np.float32), eligible, lam, temperature)
 
 
 @st.composite
