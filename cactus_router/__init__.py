@@ -6,22 +6,27 @@
 
 from .catalog import ModelSpec, cactus_catalog
 from .errors import (
+    ArgumentError,
     CoreError,
     EmbedderError,
     EmbedderMismatchError,
     NativeLibraryError,
     NoEligibleModelError,
+    PolicyError,
     ProfileError,
     PromptError,
     RouterError,
     RoutingTableError,
+    error_to_dict,
 )
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, UnverifiedEmbedderWarning
-from .router import Decision, DecisionBatch, Explanation, ModelTerm, Router
+from .routing import Applied, Decision, DecisionBatch, Explanation, ModelTerm, Policy, Router, RouteRequest
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Applied",
+    "ArgumentError",
     "CoreError",
     "Decision",
     "DecisionBatch",
@@ -34,13 +39,17 @@ __all__ = [
     "ModelTerm",
     "NativeLibraryError",
     "NoEligibleModelError",
+    "Policy",
+    "PolicyError",
     "Profile",
     "ProfileError",
     "PromptError",
+    "RouteRequest",
     "Router",
     "RouterError",
     "RoutingDefaults",
     "RoutingTableError",
     "UnverifiedEmbedderWarning",
     "cactus_catalog",
+    "error_to_dict",
 ]

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .errors import ArgumentError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 
 #: Hyper-parameter candidates tried on a validation split of the training rows.
@@ -65,7 +66,7 @@ class KNNRouter:
     def fit(self, embeddings: np.ndarray, scores: np.ndarray) -> KNNRouter:
         """Store the unit training embeddings and their (n, M) scores (NaN = unscored)."""
         if not 1 <= self.k:
-            raise ValueError(f"k must be >= 1, got {self.k}")
+            raise ArgumentError(f"k must be >= 1, got {self.k}")
         self.embeddings_ = _unit(embeddings)
         self.scores_ = np.asarray(scores, dtype=np.float64)
         self.global_ = _column_means(self.scores_)

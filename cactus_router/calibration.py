@@ -16,7 +16,7 @@ from .data import RoutingRow, score_matrix
 from .embedders import Embedder
 from .errors import ProfileError, RouterError, RoutingTableError
 from .profile import CAPABILITIES, ModelInfo, Profile
-from .router import Router
+from .routing import Router
 from .training import embed_rows, error_rates
 
 #: cost_bias values tried by calibrate (steps of 0.001).

@@ -37,3 +37,18 @@ class PromptError(RouterError, TypeError):
 
 class CoreError(RouterError, RuntimeError):
     """The C scoring core returned an error status."""
+
+
+class ArgumentError(RouterError, ValueError):
+    """An argument of a call is invalid (cost_bias outside [0, 1], an unknown capability, ...)."""
+
+
+class PolicyError(RouterError, RuntimeError):
+    """A policy failed, or returned a decision the request does not allow."""
+
+
+def error_to_dict(exc: BaseException) -> dict[str, str]:
+    """The JSON shape of an error, as the CLI's ``--json`` and the HTTP service give it:
+    ``{"type": class name, "message": one line}``."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return {"type": type(exc).__name__, "message": message}

@@ -24,7 +24,7 @@ from . import baselines as bl
 from ._json import write_atomic
 from .data import RoutingRow, drop_overlap, score_matrix
 from .embedders import Embedder
-from .errors import RoutingTableError
+from .errors import ArgumentError, RoutingTableError
 from .metrics import (
     LAMBDA_GRID,
     CurvePoint,
@@ -36,7 +36,7 @@ from .metrics import (
     resampled_figures,
 )
 from .profile import Profile
-from .router import Router
+from .routing import Router
 from .training import embed_rows
 
 ROUTER = "cactus-router"
@@ -281,7 +281,7 @@ def evaluate(
         EmbedderMismatchError: the embedder is not the profile's.
     """
     if sweep and cost_bias is not None:
-        raise ValueError("give cost_bias or sweep, not both")
+        raise ArgumentError("give cost_bias or sweep, not both")
     t = eval_table(rows, profile, source=source)
     ref = Reference.of(t)
     router = Router.load(profile, embedder=embedder)
@@ -299,7 +299,7 @@ def evaluate(
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         batch_embed_ms = None
         if emb.shape != (t.n, profile.dim):
-            raise ValueError(f"embeddings must have shape ({t.n}, {profile.dim}), got {emb.shape}")
+            raise ArgumentError(f"embeddings must have shape ({t.n}, {profile.dim}), got {emb.shape}")
 
     # learned baselines, trained on the training split with the same embedder
     learned: dict[str, bl.QualityModel] = {}
@@ -318,7 +318,7 @@ def evaluate(
         else:
             tr_emb = np.ascontiguousarray(train_embeddings, dtype=np.float32)
             if tr_emb.shape != (len(kept), profile.dim):
-                raise ValueError(f"train_embeddings must have shape ({len(kept)}, {profile.dim}) (the training rows "
+                raise ArgumentError(f"train_embeddings must have shape ({len(kept)}, {profile.dim}) (the training rows "
                                  f"left after dropping overlap), got {tr_emb.shape}")
         costs = t.model_costs
         if knn_k is None:

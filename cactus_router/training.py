@@ -14,7 +14,7 @@ from . import _native
 from .catalog import ModelSpec, load_models
 from .data import RoutingRow, score_matrix
 from .embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
-from .errors import RoutingTableError
+from .errors import ArgumentError, RoutingTableError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults
 
@@ -168,7 +168,7 @@ def _auto_or(value: Any, name: str, lo: float, hi: float) -> Any:
     if value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be 'auto' or a number in [{lo:g}, {hi:g}], got {value!r}")
+        raise ArgumentError(f"{name} must be 'auto' or a number in [{lo:g}, {hi:g}], got {value!r}")
     return value
 
 
@@ -222,13 +222,13 @@ def train(
     if unscored:
         raise RoutingTableError(f"no training row scores model(s) {', '.join(unscored)}; label them or drop them")
     if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise ValueError(f"k must be a positive int or 'auto', got {k!r}")
+        raise ArgumentError(f"k must be a positive int or 'auto', got {k!r}")
     if isinstance(k, int) and k > len(rows):
         raise RoutingTableError(f"k={k} is more than the {len(rows)} training rows")
     smoothing = _auto_or(smoothing, "smoothing", 0.0, 1e6)
     temperature = _auto_or(temperature, "temperature", 0.0, 10.0)
     if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
-        raise ValueError(f"folds must be an int >= 2, got {folds!r}")
+        raise ArgumentError(f"folds must be an int >= 2, got {folds!r}")
     emb = get_embedder(embedder)
     vectors = embed_rows(emb, [r.prompt for r in rows], progress)
     costs = np.array([s.cost for s in specs])

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cactus_router import (
+    ArgumentError,
     Decision,
     EmbedderMismatchError,
     NoEligibleModelError,
@@ -63,11 +64,10 @@ def test_route_many_equals_route(router):
     assert many.models == tuple(d.model for d in many) and list(many[1:3]) == [many[1], many[2]]
 
 
-def test_reused_rankings_equal_freshly_scored_ones(router, monkeypatch):
-    """Rankings kept per (cluster, lambda, mask) match the batch path, which never reuses them,
-    also across masks and cost_bias values that overflow and clear both caches."""
-    monkeypatch.setattr("cactus_router.router._MASK_CACHE_SIZE", 2)
-    monkeypatch.setattr("cactus_router.router._RANKING_CACHE_SIZE", 3)
+def test_eligibility_cache_overflow_keeps_decisions(router, monkeypatch):
+    """Cached eligibility masks give the batch path's decisions, also across masks and cost_bias
+    values that overflow and clear the cache."""
+    monkeypatch.setattr("cactus_router.routing.scorer.ELIGIBILITY_CACHE_SIZE", 2)
     ids = router.profile.model_ids
     prompts = [f"question number {i} about {w}" for i, w in enumerate(["maths", "code", "poems", "law"] * 4)]
     calls = [{}, {"cost_bias": 0.9}, {"allow": ids[:2]}, {"allow": ids[1:], "cost_bias": 0.1}, {"allow": ids[::2]}]
@@ -119,7 +119,7 @@ def test_unroutable_prompts_are_prompt_errors(router, bad):
 
 def test_embedding_of_wrong_shape_is_rejected(router):
     """route_embedding checks the dimension before calling C."""
-    with pytest.raises(ValueError, match=r"shape \(64,\)"):
+    with pytest.raises(ArgumentError, match=r"expected \(64,\)"):
         router.route_embedding(np.ones(3))
 
 
@@ -203,26 +203,65 @@ def _with_routing(prof, **changes):
     return replace(prof, routing=replace(prof.routing, **changes))
 
 
-def test_out_of_distribution_prompts_get_the_most_reliable_model(hash_profile, hash_embedder):
-    """Below the OOD threshold the decision says so and uses the lowest overall error rate."""
+def _overall_scores(prof, cost_bias, eligible=None):
+    """The OOD ranking's scores by hand: overall rate + lambda x min-max normalised cost."""
+    models = [m for m in prof.models if eligible is None or m.id in eligible]
+    costs = np.array([m.cost for m in models])
+    span = costs.max() - costs.min()
+    lam = prof.routing.lam(cost_bias)
+    return {m.id: m.overall_error_rate + lam * ((m.cost - costs.min()) / span if span else 0.0) for m in models}
+
+
+@pytest.mark.parametrize("cost_bias", [0.0, 0.5, 1.0])
+def test_out_of_distribution_prompts_keep_the_cost_knob(hash_profile, hash_embedder, cost_bias):
+    """Below the OOD threshold the models are ranked on their overall rates with the request's
+    lambda, the decision says so, and its ranking is the one that chose (issue 11, item 8)."""
     prof = _with_routing(hash_profile, ood_threshold=0.99)
     r = Router(prof, hash_embedder)
-    d = r.route("nothing like the centroids")
-    overall = {m.id: float((m.error_rates * m.counts).sum() / m.counts.sum()) for m in prof.models}
-    assert not d.in_distribution
-    assert d.model == min(overall, key=overall.get)
-    assert d.expected_error == pytest.approx(overall[d.model])
-    batch = r.route_many(["nothing like the centroids", "another one"])
+    d = r.route("nothing like the centroids", cost_bias=cost_bias)
+    expected = _overall_scores(prof, cost_bias)
+    assert not d.in_distribution and [a.policy for a in d.applied] == ["out-of-distribution"]
+    assert d.model == min(expected, key=lambda m: (round(expected[m], 5), prof.models[prof.model_ids.index(m)].cost))
+    assert d.ranking[0][0] == d.model and [m for m, _ in d.ranking] == sorted(expected, key=dict(d.ranking).get)
+    assert d.score == pytest.approx(expected[d.model], abs=1e-5)
+    m = prof.models[prof.model_ids.index(d.model)]
+    assert d.expected_error == pytest.approx(m.overall_error_rate, abs=1e-6) and d.cost == m.cost
+    batch = r.route_many(["nothing like the centroids", "another one"], cost_bias=cost_bias)
     assert not batch.in_distribution.any() and batch.models == (d.model, d.model)
-    assert (batch[0].model, batch[0].expected_error, batch[0].in_distribution) == (d.model, d.expected_error, False)
+    assert batch[0].ranking == d.ranking and batch[0].applied == d.applied
+
+
+def test_out_of_distribution_fallback_respects_constraints(hash_profile, hash_embedder):
+    """The OOD ranking holds only the eligible models, whatever the cost knob."""
+    prof = _with_routing(hash_profile, ood_threshold=0.99)
+    r = Router(prof, hash_embedder)
+    for bias in (0.0, 1.0):
+        d = r.route("far away", allow=["m0", "m2"], cost_bias=bias)
+        expected = _overall_scores(prof, bias, {"m0", "m2"})
+        assert {m for m, _ in d.ranking} == {"m0", "m2"} and d.model == min(expected, key=expected.get)
+
+
+def test_cheapest_and_best_differ_out_of_distribution(hash_profile, hash_embedder):
+    """cost_bias 0 and 1 pick different models out of distribution when the best is not the
+    cheapest (the old fallback ignored the knob)."""
+    prof = _with_routing(hash_profile, ood_threshold=0.99)
+    r = Router(prof, hash_embedder)
+    best = min(prof.models, key=lambda m: m.overall_error_rate)
+    cheapest = min(prof.models, key=lambda m: m.cost)
+    assert best.id != cheapest.id
+    assert r.route("far away", cost_bias=0.0).model == best.id
+    assert r.route("far away", cost_bias=1.0).model != best.id
 
 
 def test_named_fallback_and_eligibility(hash_profile, hash_embedder):
-    """A named fallback is used when eligible; otherwise the most reliable eligible model."""
+    """A fallback named by the profile is used when eligible; otherwise the OOD ranking chooses."""
     prof = _with_routing(hash_profile, ood_threshold=0.99, fallback="m2")
     r = Router(prof, hash_embedder)
-    assert r.route("far away").model == "m2"
-    assert r.route("far away", allow=["m0", "m1"]).model in {"m0", "m1"}
+    d = r.route("far away", cost_bias=1.0)
+    assert d.model == "m2" and d.ranking[0][0] == "m2" and "fallback model m2" in d.applied[0].reason
+    assert r.route_many(["far away"], cost_bias=1.0).models == ("m2",)
+    other = r.route("far away", allow=["m0", "m1"])
+    assert other.model in {"m0", "m1"} and "not eligible" in other.applied[0].reason
 
 
 def test_in_distribution_prompts_are_scored_normally(hash_profile, hash_embedder):
@@ -236,7 +275,7 @@ def test_soft_assignment_mixes_cluster_rates(hash_profile, hash_embedder):
     prof = _with_routing(hash_profile, temperature=0.05)
     r = Router(prof, hash_embedder)
     vec = hash_embedder.embed("mix me")
-    sims = r._index.similarities(vec)
+    sims = r.pipeline.scorer.similarities(vec)
     w = np.exp((sims - sims.max()) / 0.05)
     w /= w.sum()
     d = r.route("mix me", cost_bias=0.0)

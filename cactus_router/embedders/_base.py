@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import EmbedderError, PromptError
+from ..errors import ArgumentError, EmbedderError, PromptError
 
 #: Fixed texts whose embeddings identify an embedding space (see ``fingerprint``).
 PROBE_TEXTS: tuple[str, ...] = (
@@ -146,9 +146,9 @@ class CallableEmbedder(BaseEmbedder):
 
     def __init__(self, fn: Callable[[list[str]], np.ndarray], *, name: str, dim: int) -> None:
         if not callable(fn):
-            raise TypeError("fn must be callable: texts -> array of shape (n, dim)")
+            raise ArgumentError("fn must be callable: texts -> array of shape (n, dim)")
         if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
+            raise ArgumentError(f"dim must be a positive int, got {dim!r}")
         self._fn = fn
         self.name = name
         self.dim = dim

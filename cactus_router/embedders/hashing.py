@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _native
+from ..errors import ArgumentError
 from ._base import BaseEmbedder
 
 DEFAULT_DIM = 512
@@ -23,7 +24,7 @@ class HashEmbedder(BaseEmbedder):
 
     def __init__(self, dim: int = DEFAULT_DIM) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
-            raise ValueError(f"dim must be an int in [1, 65536], got {dim!r}")
+            raise ArgumentError(f"dim must be an int in [1, 65536], got {dim!r}")
         self.dim = dim
         self.name = "hash-ngram-v1"
 

@@ -1,0 +1,138 @@
+"""DecisionBatch: the decisions of one batch as columns, and the columns policies change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._native import Routed
+from .decision import Applied, Decision
+
+_NONE: tuple[Applied, ...] = ()
+
+
+class Columns:
+    """A batch's decisions while policies apply: NumPy columns, changed in place by row."""
+
+    __slots__ = ("ids", "costs", "cluster", "similarity", "margin", "model_index", "expected_error", "cost",
+                 "score", "rankings", "scores", "in_distribution", "applied")
+
+    def __init__(self, ids: tuple[str, ...], costs: np.ndarray, results: np.ndarray, rankings: np.ndarray,
+                 scores: np.ndarray, errors: np.ndarray) -> None:
+        n = len(results)
+        width = int(results["n_ranked"][0]) if n else 0
+        self.ids = ids
+        self.costs = costs
+        self.cluster = results["cluster"]
+        self.similarity = results["similarity"]
+        self.margin = results["margin"]
+        self.rankings = np.ascontiguousarray(rankings[:, :width])
+        self.scores = np.ascontiguousarray(scores[:, :width])
+        self.model_index = self.rankings[:, 0].copy() if width else np.zeros(0, dtype=np.int32)
+        self.expected_error = errors[:, 0].astype(np.float64) if width else np.zeros(0)
+        self.score = self.scores[:, 0].copy() if width else np.zeros(0, dtype=np.float32)
+        self.cost = costs[self.model_index]
+        self.in_distribution = np.ones(n, dtype=bool)
+        self.applied: list[tuple[Applied, ...]] = [_NONE] * n
+
+    def __len__(self) -> int:
+        return int(self.cluster.shape[0])
+
+    def rechoose(self, rows: np.ndarray, routed: Routed, policy: str, reasons: Sequence[str], *,
+                 in_distribution: bool | None = None) -> None:
+        """Give ``rows`` the choice of another ranking (the same for every row), recording why."""
+        _, _, _, ranking, scores, errors = routed
+        self.rankings[rows] = ranking
+        self.scores[rows] = scores
+        self.model_index[rows] = ranking[0]
+        self.expected_error[rows] = errors[0]
+        self.score[rows] = scores[0]
+        self.cost[rows] = self.costs[ranking[0]]
+        if in_distribution is not None:
+            self.in_distribution[rows] = in_distribution
+        for i, reason in zip(rows.tolist(), reasons):
+            self.applied[i] = (*self.applied[i], Applied(policy, reason))
+
+    def decision(self, i: int, cost_bias: float, embed_ms: float, score_ms: float) -> Decision:
+        """Row ``i`` as a Decision."""
+        ids = self.ids
+        return Decision(ids[int(self.model_index[i])], int(self.cluster[i]), float(self.similarity[i]),
+                        float(self.margin[i]), float(self.expected_error[i]), float(self.cost[i]),
+                        float(self.score[i]),
+                        tuple(zip([ids[j] for j in self.rankings[i].tolist()], self.scores[i].tolist())),
+                        cost_bias, embed_ms, score_ms, bool(self.in_distribution[i]), self.applied[i])
+
+    def replace_row(self, i: int, d: Decision) -> None:
+        """Write a policy's changed decision back into row ``i``."""
+        index = {m: j for j, m in enumerate(self.ids)}
+        self.rankings[i] = [index[m] for m, _ in d.ranking]
+        self.scores[i] = [s for _, s in d.ranking]
+        self.model_index[i] = index[d.model]
+        self.expected_error[i] = d.expected_error
+        self.score[i] = d.score
+        self.cost[i] = d.cost
+        self.in_distribution[i] = d.in_distribution
+        self.applied[i] = d.applied
+
+
+class DecisionBatch(Sequence[Decision]):
+    """The decisions of one batch, held as arrays; indexing or iterating yields Decisions.
+
+    Columnar attributes (read-only NumPy arrays of length n) serve bulk use without building n
+    objects: ``models`` (ids), ``model_index``, ``cluster``, ``similarity``, ``margin``,
+    ``expected_error``, ``cost``, ``score``, ``in_distribution``; ``applied`` holds each row's
+    policy changes.
+    """
+
+    __slots__ = ("_cols", "model_index", "cluster", "similarity", "margin", "expected_error", "cost", "score",
+                 "in_distribution", "applied", "cost_bias", "embed_ms", "score_ms")
+    model_index: np.ndarray
+    cluster: np.ndarray
+    similarity: np.ndarray
+    margin: np.ndarray
+    expected_error: np.ndarray
+    cost: np.ndarray
+    score: np.ndarray
+    in_distribution: np.ndarray
+
+    def __init__(self, cols: Columns, cost_bias: float, embed_ms: float, score_ms: float) -> None:
+        self._cols = cols
+        for name in ("model_index", "cluster", "similarity", "margin", "expected_error", "cost", "score",
+                     "in_distribution"):
+            a = getattr(cols, name)
+            a.setflags(write=False)
+            setattr(self, name, a)
+        cols.rankings.setflags(write=False)
+        cols.scores.setflags(write=False)
+        self.applied: tuple[tuple[Applied, ...], ...] = tuple(cols.applied)
+        self.cost_bias = cost_bias
+        self.embed_ms = embed_ms
+        self.score_ms = score_ms
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The chosen model id of every row."""
+        ids = self._cols.ids
+        return tuple(ids[j] for j in self.model_index.tolist())
+
+    def __len__(self) -> int:
+        return len(self._cols)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"decision indices are integers or slices, not {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"decision index {i} out of range for a batch of {n}")
+        return self._cols.decision(int(i) % n, self.cost_bias, self.embed_ms, self.score_ms)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Every row's ``Decision.to_dict()``."""
+        return [d.to_dict() for d in self]
+
+    def __repr__(self) -> str:
+        return f"DecisionBatch(n={len(self)}, cost_bias={self.cost_bias})"

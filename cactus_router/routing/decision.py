@@ -1,0 +1,140 @@
+"""Decisions: the outcome of routing one prompt, as an object and as JSON data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ArgumentError
+
+#: The version of the JSON shape of ``Decision.to_dict`` (docs/decision-format.md).
+DECISION_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One policy's change to a decision: which policy, and why, in one line."""
+
+    policy: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of routing one prompt.
+
+    Attributes:
+        model: the chosen model id (the first entry of ``ranking``).
+        cluster: index of the nearest centroid.
+        similarity: cosine similarity of the prompt to that centroid.
+        margin: similarity minus the second-nearest cluster's (small = ambiguous; 2.0 if K = 1).
+        expected_error: the chosen model's expected error under the ranking that chose it.
+        cost: the chosen model's cost, as given in the profile.
+        score: ``expected_error + lambda * normalised_cost`` of the chosen model.
+        ranking: the ranking that chose, every eligible model as ``(model_id, score)``, best first:
+            the cluster rule's, or the one a policy put in its place (see ``applied``).
+        cost_bias: the cost knob used (0 = best quality, 1 = cheapest).
+        embed_ms: time spent embedding the prompt (0 for route_embedding; the batch mean for
+            route_many).
+        score_ms: time spent scoring and applying policies (the batch mean for route_many).
+        in_distribution: False when the prompt's best similarity is below the profile's
+            ``ood_threshold``; the out-of-distribution policy then chose (see ``applied``).
+        applied: the policies that changed this decision, in the order they applied.
+    """
+
+    model: str
+    cluster: int
+    similarity: float
+    margin: float
+    expected_error: float
+    cost: float
+    score: float
+    ranking: tuple[tuple[str, float], ...]
+    cost_bias: float
+    embed_ms: float
+    score_ms: float
+    in_distribution: bool = True
+    applied: tuple[Applied, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as JSON data (docs/decision-format.md); ``from_dict`` reads it back."""
+        return {
+            "model": self.model,
+            "cluster": self.cluster,
+            "similarity": round(self.similarity, 6),
+            "margin": round(self.margin, 6),
+            "expected_error": round(self.expected_error, 6),
+            "cost": self.cost,
+            "score": round(self.score, 6),
+            "ranking": [{"model": m, "score": round(s, 6)} for m, s in self.ranking],
+            "cost_bias": self.cost_bias,
+            "in_distribution": self.in_distribution,
+            "applied": [{"policy": a.policy, "reason": a.reason} for a in self.applied],
+            "embed_ms": round(self.embed_ms, 3),
+            "score_ms": round(self.score_ms, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Decision:
+        """A decision from ``to_dict``'s JSON data.
+
+        Raises:
+            ArgumentError: a field is missing or of the wrong type (named in the message).
+        """
+        d = _Fields(data)
+        ranking = tuple((_str(r, "model", "ranking[].model"), _num(r, "score", "ranking[].score"))
+                        for r in d.objects("ranking"))
+        applied = tuple(Applied(_str(a, "policy", "applied[].policy"), _str(a, "reason", "applied[].reason"))
+                        for a in d.objects("applied"))
+        return cls(d.text("model"), d.integer("cluster"), d.number("similarity"), d.number("margin"),
+                   d.number("expected_error"), d.number("cost"), d.number("score"), ranking, d.number("cost_bias"),
+                   d.number("embed_ms"), d.number("score_ms"), d.flag("in_distribution"), applied)
+
+
+class _Fields:
+    """Typed reads of a decision's JSON fields, each failure a one-line ArgumentError."""
+
+    def __init__(self, data: Any) -> None:
+        if not isinstance(data, Mapping):
+            raise ArgumentError(f"a decision must be a JSON object, got {type(data).__name__}")
+        self.data = data
+
+    def objects(self, key: str) -> list[Mapping[str, Any]]:
+        v = self.data.get(key)
+        if not isinstance(v, list) or not all(isinstance(x, Mapping) for x in v):
+            raise ArgumentError(f"decision field {key!r} must be an array of objects")
+        return v
+
+    def text(self, key: str) -> str:
+        return _str(self.data, key, key)
+
+    def number(self, key: str) -> float:
+        return _num(self.data, key, key)
+
+    def integer(self, key: str) -> int:
+        v = self.data.get(key)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ArgumentError(f"decision field {key!r} must be an integer")
+        return v
+
+    def flag(self, key: str) -> bool:
+        v = self.data.get(key)
+        if not isinstance(v, bool):
+            raise ArgumentError(f"decision field {key!r} must be true or false")
+        return v
+
+
+def _str(obj: Mapping[str, Any], key: str, name: str) -> str:
+    v = obj.get(key)
+    if not isinstance(v, str):
+        raise ArgumentError(f"decision field {name!r} must be a string")
+    return v
+
+
+def _num(obj: Mapping[str, Any], key: str, name: str) -> float:
+    v = obj.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ArgumentError(f"decision field {name!r} must be a finite number")
+    return float(v)

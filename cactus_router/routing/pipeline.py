@@ -1,0 +1,116 @@
+"""The Pipeline: score an embedding with the cluster rule, then apply the policies in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from time import perf_counter
+
+import numpy as np
+
+from ..errors import ArgumentError, PolicyError
+from ..profile import Profile
+from .batch import Columns, DecisionBatch
+from .decision import Decision
+from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext
+from .policies._base import BatchPolicy
+from .request import RouteRequest
+from .scorer import Eligibility, Scorer
+
+
+def default_policies(profile: Profile) -> tuple[Policy, ...]:
+    """The policies a profile routes with: out-of-distribution first, then the profile's own."""
+    return (OutOfDistribution(),)
+
+
+class Pipeline:
+    """Embeddings in, decisions out: what ``Router`` runs after embedding, and what training's
+    cross-validation, ``evaluate`` and ``calibrate`` measure, so they measure what ``route`` does.
+
+    Args:
+        profile: the routing profile.
+        policies: the policies to apply after scoring, in order; None = ``default_policies``.
+    """
+
+    __slots__ = ("profile", "scorer", "policies", "_default_lam")
+
+    def __init__(self, profile: Profile, policies: Sequence[Policy] | None = None) -> None:
+        if not isinstance(profile, Profile):
+            raise ArgumentError(f"profile must be a Profile, got {type(profile).__name__}; use Router.load(path)")
+        chosen = default_policies(profile) if policies is None else tuple(policies)
+        for p in chosen:
+            if not isinstance(p, Policy):
+                raise ArgumentError(f"{p!r} is not a Policy (a 'name' and an 'apply' method); "
+                                    f"known policies: {', '.join(REGISTRY)}")
+        self.profile = profile
+        self.scorer = Scorer(profile)
+        self.policies = chosen
+        self._default_lam = profile.routing.lam()
+
+    def knobs(self, request: RouteRequest) -> tuple[float, float]:
+        """The cost_bias and lambda of a request (the profile's when it sets none)."""
+        if request.cost_bias is None:
+            return self.profile.routing.cost_bias, self._default_lam
+        return request.cost_bias, self.profile.routing.lam(request.cost_bias)
+
+    def decide(self, vec: np.ndarray, request: RouteRequest, embed_ms: float = 0.0) -> Decision:
+        """Route one checked float32 embedding of the profile's dimension."""
+        t0 = perf_counter()
+        eligibility = self.scorer.eligibility(request)
+        bias, lam = self.knobs(request)
+        cluster, sim, margin, ranking, scores, errors = self.scorer.score(vec, eligibility, lam)
+        ids = self.scorer.ids
+        best = ranking[0]
+        d = Decision(ids[best], cluster, sim, margin, errors[0], float(self.scorer.costs[best]), scores[0],
+                     tuple(zip(map(ids.__getitem__, ranking), scores)), bias, embed_ms, 0.0)
+        if self.policies:
+            context = PolicyContext(self.profile, self.scorer, eligibility, lam)
+            for policy in self.policies:
+                after = policy.apply(d, request, context)
+                if after is not d:
+                    _check_allowed(policy, after, eligibility, ids)
+                    d = after
+        return _with_score_ms(d, (perf_counter() - t0) * 1e3)
+
+    def decide_many(self, vecs: np.ndarray, request: RouteRequest, embed_ms: float = 0.0) -> DecisionBatch:
+        """Route an (n, d) checked float32 array: one C call, then each policy over the batch."""
+        t0 = perf_counter()
+        eligibility = self.scorer.eligibility(request)
+        bias, lam = self.knobs(request)
+        cols = Columns(self.scorer.ids, self.scorer.costs, *self.scorer.score_many(vecs, eligibility, lam))
+        if self.policies and len(cols):
+            context = PolicyContext(self.profile, self.scorer, eligibility, lam)
+            for policy in self.policies:
+                if isinstance(policy, BatchPolicy):
+                    policy.apply_many(cols, request, context)
+                    _check_allowed_rows(policy, cols, eligibility)
+                    continue
+                for i in range(len(cols)):
+                    d = cols.decision(i, bias, 0.0, 0.0)
+                    after = policy.apply(d, request, context)
+                    if after is not d:
+                        _check_allowed(policy, after, eligibility, self.scorer.ids)
+                        cols.replace_row(i, after)
+        n = max(len(cols), 1)
+        return DecisionBatch(cols, bias, embed_ms / n, (perf_counter() - t0) * 1e3 / n)
+
+
+def _with_score_ms(d: Decision, score_ms: float) -> Decision:
+    # Decision is frozen; this one is ours until returned, so set its timing in place.
+    object.__setattr__(d, "score_ms", score_ms)
+    return d
+
+
+def _check_allowed(policy: Policy, d: Decision, eligibility: Eligibility, ids: tuple[str, ...]) -> None:
+    try:
+        j = ids.index(d.model)
+    except ValueError:
+        raise PolicyError(f"policy {policy.name!r} chose {d.model!r}, which is not a model of the profile") from None
+    if not eligibility.allows(j) or any(m not in ids or not eligibility.allows(ids.index(m)) for m, _ in d.ranking):
+        raise PolicyError(f"policy {policy.name!r} chose or ranked a model the request made ineligible "
+                          f"({d.model!r}); policies must keep to the eligible models")
+
+
+def _check_allowed_rows(policy: Policy, cols: Columns, eligibility: Eligibility) -> None:
+    if eligibility.mask is not None and not eligibility.mask[cols.rankings].all():
+        raise PolicyError(f"policy {policy.name!r} ranked a model the request made ineligible; "
+                          "policies must keep to the eligible models")

@@ -1,0 +1,69 @@
+"""The Policy protocol and what a policy may read: the request's context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ..decision import Applied, Decision
+
+if TYPE_CHECKING:
+    from ..._native import Routed
+    from ...profile import Profile
+    from ..batch import Columns
+    from ..request import RouteRequest
+    from ..scorer import Eligibility, Scorer
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may consult besides the decision and the request.
+
+    Attributes:
+        profile: the router's profile.
+        scorer: the scorer (for rankings on other rates, e.g. ``scorer.overall``).
+        eligibility: the models the request leaves.
+        lam: the lambda the request's cost_bias stands for.
+    """
+
+    profile: Profile
+    scorer: Scorer
+    eligibility: Eligibility
+    lam: float
+
+    def decision_from(self, base: Decision, routed: Routed, policy: str, reason: str, *,
+                      in_distribution: bool | None = None) -> Decision:
+        """``base`` re-chosen by another ranking (from the scorer), recording why."""
+        _, _, _, ranking, scores, errors = routed
+        ids = self.scorer.ids
+        best = ranking[0]
+        return changed(base, policy, reason, model=ids[best], expected_error=errors[0],
+                       cost=float(self.scorer.costs[best]), score=scores[0],
+                       ranking=tuple(zip(map(ids.__getitem__, ranking), scores)),
+                       in_distribution=base.in_distribution if in_distribution is None else in_distribution)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A rule applied after scoring. ``name`` identifies it in ``Decision.applied``."""
+
+    name: str
+
+    def apply(self, decision: Decision, request: RouteRequest, context: PolicyContext) -> Decision:
+        """Return ``decision``, or a changed copy made with ``changed`` (which records why)."""
+        ...
+
+
+@runtime_checkable
+class BatchPolicy(Policy, Protocol):
+    """A policy that also applies to a whole batch at once (else the pipeline applies it row by
+    row); ``apply_many`` must change the batch exactly as ``apply`` would change each row."""
+
+    def apply_many(self, batch: Columns, request: RouteRequest, context: PolicyContext) -> None:
+        """Change the rows of ``batch`` in place."""
+        ...
+
+
+def changed(decision: Decision, policy: str, reason: str, **fields: object) -> Decision:
+    """A copy of ``decision`` with ``fields`` replaced and the change recorded in ``applied``."""
+    return replace(decision, applied=(*decision.applied, Applied(policy, reason)), **fields)  # type: ignore[arg-type]

@@ -1,0 +1,131 @@
+"""The Scorer: the cluster rule over the C index, and the eligibility masks of requests."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import _native
+from ..errors import NoEligibleModelError
+from ..profile import Profile
+from .request import RouteRequest
+
+#: Eligibility masks kept per scorer (one per distinct set of constraints); cleared when full.
+ELIGIBILITY_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, eq=False)
+class Eligibility:
+    """The models a request's constraints leave, as a mask and as the C core's view of it.
+
+    Attributes:
+        mask: uint8 per model (1 = eligible), or None when every model is.
+        buffer: the C view of ``mask`` (NULL for None); valid while this object lives.
+        indices: the eligible model indices, in profile order.
+        overall_cache: rankings on the overall error rates, keyed by lambda (a cache: see
+            ``Scorer.overall``).
+    """
+
+    mask: np.ndarray | None
+    buffer: Any
+    indices: tuple[int, ...]
+    overall_cache: dict[float, _native.Routed] = field(default_factory=dict, repr=False)
+
+    def allows(self, j: int) -> bool:
+        """Whether model index ``j`` is eligible."""
+        return self.mask is None or bool(self.mask[j])
+
+
+class Scorer:
+    """Scores embeddings with a profile's cluster rule: the one path that routing, training's
+    cross-validation, evaluation and calibration all go through (via ``Pipeline``).
+
+    Immutable after construction but for its caches, which are locked and bounded.
+    """
+
+    __slots__ = ("ids", "costs", "overall_errors", "temperature", "index", "_overall", "_profile", "_cache",
+                 "_lock", "_all")
+
+    def __init__(self, profile: Profile) -> None:
+        self._profile = profile
+        self.ids = profile.model_ids
+        self.costs = np.array([m.cost for m in profile.models], dtype=np.float64)
+        self.overall_errors = np.array([m.overall_error_rate for m in profile.models], dtype=np.float64)
+        self.temperature = profile.routing.temperature
+        self.index = _native.Index(profile.centroids, profile.error_matrix(), self.costs)
+        # Overall error rates as a one-cluster index: the same C scoring, with no cluster to pick.
+        self._overall = _native.Index(np.ones((1, 1)), self.overall_errors[None, :], self.costs)
+        self._cache: dict[tuple[Any, ...], Eligibility] = {}
+        self._lock = threading.Lock()
+        self._all = Eligibility(None, _native.mask_buffer(None), tuple(range(len(self.ids))))
+
+    def eligibility(self, request: RouteRequest) -> Eligibility:
+        """The eligibility of ``request``'s constraints (computed once per distinct set, cached).
+
+        Raises:
+            NoEligibleModelError: ``allow`` names unknown models, or no model meets the constraints.
+        """
+        key = request.constraints
+        if key == ((), None, None):
+            return self._all
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        entry = self._eligibility(request)
+        with self._lock:
+            if len(self._cache) >= ELIGIBILITY_CACHE_SIZE:
+                self._cache.clear()
+            return self._cache.setdefault(key, entry)
+
+    def _eligibility(self, request: RouteRequest) -> Eligibility:
+        if request.allow is not None:
+            missing = set(request.allow) - set(self.ids)
+            if missing:
+                raise NoEligibleModelError(f"allow names model(s) not in the profile: {', '.join(sorted(missing))}")
+        ok = np.ones(len(self.ids), dtype=np.uint8)
+        for j, m in enumerate(self._profile.models):
+            if not set(request.require) <= m.capabilities:
+                ok[j] = 0
+            if request.allow is not None and m.id not in request.allow:
+                ok[j] = 0
+            if request.max_size_mb is not None and (m.size_mb is None or m.size_mb > request.max_size_mb):
+                ok[j] = 0
+        if not ok.any():
+            raise NoEligibleModelError(
+                f"no model in the profile meets {request.describe()}; relax a constraint or add a model")
+        if ok.all():
+            return self._all
+        ok.setflags(write=False)
+        return Eligibility(ok, _native.mask_buffer(ok), tuple(int(j) for j in np.flatnonzero(ok)))
+
+    def score(self, vec: np.ndarray, eligibility: Eligibility, lam: float) -> _native.Routed:
+        """The cluster rule on one unit-checked float32 embedding."""
+        return self.index.route(vec, eligibility.buffer, lam, self.temperature)
+
+    def score_many(self, vecs: np.ndarray, eligibility: Eligibility, lam: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The cluster rule on an (n, d) float32 array in one C call."""
+        return self.index.route_batch(vecs, eligibility.buffer, lam, self.temperature)
+
+    def overall(self, eligibility: Eligibility, lam: float) -> _native.Routed:
+        """The eligible models ranked on their overall error rates with the same lambda and the
+        same tie-breaks as the cluster rule (cached per eligibility and lambda, bounded)."""
+        hit = eligibility.overall_cache.get(lam)
+        if hit is None:
+            hit = self._overall.route(_ONE, eligibility.buffer, lam, 0.0)
+            with self._lock:
+                if len(eligibility.overall_cache) >= ELIGIBILITY_CACHE_SIZE:
+                    eligibility.overall_cache.clear()
+                eligibility.overall_cache[lam] = hit
+        return hit
+
+    def similarities(self, vec: np.ndarray) -> np.ndarray:
+        """Cosine similarity of one embedding to every centroid."""
+        return self.index.similarities(vec)
+
+
+_ONE = np.ones(1, dtype=np.float32)
+_ONE.setflags(write=False)
