@@ -19,8 +19,24 @@ def _no_constants(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct: with a duplicate, which value wins is unclear."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"duplicate key {json.dumps(key)}")
+            seen.add(key)
+    return out
+
+
 def loads_limited(data: bytes | str, what: str, error: type[Exception]) -> Any:
-    """Parse JSON within the size limit; raise ``error`` naming ``what`` otherwise."""
+    """Parse JSON within the size limit, refusing duplicate keys; raise ``error`` naming ``what`` otherwise."""
     if len(data) > MAX_PROFILE_BYTES:
         raise error(f"{what}: larger than {MAX_PROFILE_BYTES // (1024 * 1024)} MB; not a profile")
     if isinstance(data, bytes):
@@ -31,7 +47,9 @@ def loads_limited(data: bytes | str, what: str, error: type[Exception]) -> Any:
     try:
         # json's C scanner raises RecursionError on absurd nesting; the schema check that
         # follows rejects any nesting a profile does not have.
-        return json.loads(data, parse_constant=_no_constants)
+        return json.loads(data, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise error(f"{what}: {exc}; every key of an object must be unique") from None
     except (ValueError, RecursionError) as exc:
         raise error(f"{what}: not valid JSON ({exc})") from None
 

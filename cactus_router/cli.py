@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -11,9 +15,14 @@ import numpy as np
 
 from ._cli_eval import COMMANDS, embedder_option
 from .embedders import DEFAULT_EMBEDDER, NAMES
-from .errors import RouterError
+from .errors import PromptError, RouterError
 from .profile import Profile
-from .router import Decision, Router
+from .routing import Decision, Router
+
+#: Longest stdin line ``route -`` accepts (bytes): a prompt, not a file.
+MAX_STDIN_LINE = 1024 * 1024
+#: The exit status of a process killed by SIGPIPE (128 + 13): what a pipeline reader expects.
+EXIT_BROKEN_PIPE = 141
 
 
 class _Group(click.Group):
@@ -22,33 +31,65 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader closed the pipe (e.g. 'cactus-router models | head -1'): stop quietly with
+            # SIGPIPE's status, and point stdout at /dev/null so the final flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except (RouterError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except ValueError as exc:  # argument values our API rejects (e.g. cost_bias out of range)
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(" ".join(str(exc).split())) from None
 
 
-def _decision_json(prompt: str | None, d: Decision) -> dict[str, Any]:
-    out: dict[str, Any] = {} if prompt is None else {"prompt": prompt}
-    out.update(
-        model=d.model, cluster=d.cluster, similarity=round(d.similarity, 6), margin=round(d.margin, 6),
-        expected_error=round(d.expected_error, 6), cost=d.cost, score=round(d.score, 6),
-        ranking=[{"model": m, "score": round(s, 6)} for m, s in d.ranking], cost_bias=d.cost_bias,
-        embed_ms=round(d.embed_ms, 3), score_ms=round(d.score_ms, 4), in_distribution=d.in_distribution,
-    )
-    return out
+def _out(text: str) -> None:
+    """Write one line of results to stdout, which must be open: results are never dropped."""
+    if sys.stdout is None:
+        raise click.ClickException("stdout is closed; the results would be lost (redirect it to a file)")
+    click.echo(text)
+
+
+def _not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """FloatRange lets NaN through (every comparison with it is false): refuse it the same way."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not in the range 0<=x<=1")
+    return value
+
+
+def _stdin_prompts() -> Iterator[tuple[int, str]]:
+    """Non-blank stdin lines with their line numbers, decoded strictly as UTF-8."""
+    if sys.stdin is None:
+        raise click.ClickException("stdin is closed; pipe the prompts into 'route -', one per line")
+    stream = sys.stdin.buffer
+    number = 0
+    while True:
+        try:
+            raw = stream.readline(MAX_STDIN_LINE + 1)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read stdin: {exc.strerror or exc}") from None
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_STDIN_LINE and not raw.endswith(b"\n"):
+            raise click.ClickException(f"stdin line {number}: longer than {MAX_STDIN_LINE} bytes; one prompt a line")
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"stdin line {number}: not valid UTF-8 (byte {exc.start + 1})") from None
+        if text.strip():
+            yield number, text
 
 
 def _echo_decision(d: Decision) -> None:
-    click.echo(d.model)
+    _out(d.model)
     if not d.in_distribution:
-        click.echo("  out of distribution: the profile's fallback model, not a scored choice")
-    click.echo(
+        _out("  out of distribution: fallback (" + "; ".join(a.reason for a in d.applied) + ")")
+    elif d.applied:
+        _out("  policies: " + "; ".join(f"{a.policy}: {a.reason}" for a in d.applied))
+    _out(
         f"  cluster {d.cluster} (similarity {d.similarity:.3f}, margin {d.margin:.3f}); "
         f"expected error {d.expected_error:.3f}, cost {d.cost:g}, score {d.score:.3f} at cost_bias {d.cost_bias:g}"
     )
-    click.echo("  ranking: " + ", ".join(f"{m} {s:.3f}" for m, s in d.ranking))
-    click.echo(f"  embedding {d.embed_ms:.2f} ms, scoring {d.score_ms * 1e3:.1f} us")
+    _out("  ranking: " + ", ".join(f"{m} {s:.3f}" for m, s in d.ranking))
+    _out(f"  embedding {d.embed_ms:.2f} ms, scoring {d.score_ms * 1e3:.1f} us")
 
 
 def _load_router(profile: str, embedder: str | None, allow_mismatch: bool = False) -> Router:
@@ -80,7 +121,7 @@ def cli() -> None:
 @click.argument("prompt")
 @profile_option
 @embedder_option
-@click.option("--cost-bias", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--cost-bias", type=click.FloatRange(0.0, 1.0), default=None, callback=_not_nan,
               help="0 = best quality regardless of cost, 1 = strongest preference for cheap models "
               "(default: the profile's).")
 @click.option("--require", multiple=True, metavar="CAP", help="Capability the model must have (repeatable).")
@@ -91,22 +132,26 @@ def cli() -> None:
 def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | None, require: tuple[str, ...],
           allow: tuple[str, ...], max_size_mb: float | None, explain: bool, as_json: bool) -> None:
     """Route PROMPT; with PROMPT '-', route each line of stdin and print one JSON line each."""
+    if explain and prompt == "-":
+        raise click.UsageError("--explain takes one PROMPT, not '-' (stdin)")
+    if explain and as_json:
+        raise click.UsageError("--explain prints text; use --json without --explain")
     router = _load_router(profile, embedder)
     kwargs: dict[str, Any] = dict(cost_bias=cost_bias, require=require, allow=allow or None, max_size_mb=max_size_mb)
     if explain:
-        if prompt == "-" or as_json:
-            raise click.UsageError("--explain takes one PROMPT and prints text; use --json without it")
-        click.echo(str(router.explain(prompt, **kwargs)))
+        _out(str(router.explain(prompt, **kwargs)))
         return
     if prompt == "-":
-        for line in sys.stdin:
-            text = line.rstrip("\n")
-            if text.strip():
-                click.echo(json.dumps(_decision_json(text, router.route(text, **kwargs)), ensure_ascii=False))
+        for number, text in _stdin_prompts():
+            try:
+                decision = router.route(text, **kwargs)
+            except PromptError as exc:
+                raise click.ClickException(f"stdin line {number}: {exc}") from None
+            _out(json.dumps({"prompt": text, **decision.to_dict()}, ensure_ascii=False))
         return
     decision = router.route(prompt, **kwargs)
     if as_json:
-        click.echo(json.dumps(_decision_json(prompt, decision), ensure_ascii=False))
+        _out(json.dumps({"prompt": prompt, **decision.to_dict()}, ensure_ascii=False))
     else:
         _echo_decision(decision)
 
@@ -176,26 +221,32 @@ def info(profile: str, as_json: bool) -> None:
         "models": models,
         "routing": {"lambda_min": prof.routing.lambda_min, "lambda_max": prof.routing.lambda_max,
                     "cost_bias": prof.routing.cost_bias},
-        "training": {k: v for k, v in json.loads(prof.to_json())["training"].items() if k != "metadata"},
+        "training": (training := {k: v for k, v in json.loads(prof.to_json())["training"].items()
+                                  if k != "metadata"}),
         "libcactus": (lc := libcactus_info()),
     }
     if as_json:
-        click.echo(json.dumps(summary))
+        _out(json.dumps(summary))
         return
-    click.echo(f"profile     {profile} ({prof.source_format})")
-    click.echo(f"embedder    {prof.embedder.name}, {prof.embedder.dim} dims, "
-               f"fingerprint {prof.embedder.fingerprint or 'none (unverifiable)'}")
-    click.echo(f"clusters    {prof.k} (training prompts per cluster: min {int(np.min(sizes))}, "
-               f"max {int(np.max(sizes))})")
-    click.echo(f"cost knob   cost_bias {prof.routing.cost_bias:g} -> lambda in [{prof.routing.lambda_min:g}, "
-               f"{prof.routing.lambda_max:g}]")
-    click.echo("models      id, cost, mean error rate, labelled prompts")
+    _out(f"profile     {profile} ({prof.source_format})")
+    _out(f"embedder    {prof.embedder.name}, {prof.embedder.dim} dims, "
+         f"fingerprint {prof.embedder.fingerprint or 'none (unverifiable)'}")
+    _out(f"clusters    {prof.k} (training prompts per cluster: min {int(np.min(sizes))}, "
+         f"max {int(np.max(sizes))})")
+    _out(f"cost knob   cost_bias {prof.routing.cost_bias:g} -> lambda in [{prof.routing.lambda_min:g}, "
+         f"{prof.routing.lambda_max:g}]")
+    if prof.routing.ood_threshold is not None:
+        _out(f"ood         similarity below {prof.routing.ood_threshold:g}: ranked on overall error rates"
+             + (f", or the fallback {prof.routing.fallback}" if prof.routing.fallback else ""))
+    for i, (key, value) in enumerate(training.items()):
+        _out(f"{'training' if i == 0 else '':<12}{key}: {json.dumps(value, ensure_ascii=False)[:200]}")
+    _out("models      id, cost, mean error rate, labelled prompts")
     for row in models:
-        click.echo(f"  {row['id']:<34} {row['cost']:>8g}  {row['mean_error_rate']:.3f}  {row['labelled']}")
+        _out(f"  {row['id']:<34} {row['cost']:>8g}  {row['mean_error_rate']:.3f}  {row['labelled']}")
     if lc["found"]:
-        click.echo(f"libcactus   {lc['path']} (version {lc['version'] or 'unknown'})")
+        _out(f"libcactus   {lc['path']} (version {lc['version'] or 'unknown'})")
     else:
-        click.echo(f"libcactus   not found (tried: {'; '.join(lc['tried'])}); {lc['hint']}")
+        _out(f"libcactus   not found (tried: {'; '.join(lc['tried'])}); {lc['hint']}")
 
 
 @cli.command()
@@ -206,12 +257,12 @@ def models(as_json: bool) -> None:
 
     cat = cactus_catalog()
     if as_json:
-        click.echo(json.dumps([{"id": m.id, "size_mb": m.size_mb, "tokens_per_sec": m.tokens_per_sec,
+        _out(json.dumps([{"id": m.id, "size_mb": m.size_mb, "tokens_per_sec": m.tokens_per_sec,
                                 "capabilities": sorted(m.capabilities)} for m in cat]))
         return
-    click.echo(f"{'id':<18}{'size_mb':>8}{'tokens/s':>10}  capabilities")
+    _out(f"{'id':<18}{'size_mb':>8}{'tokens/s':>10}  capabilities")
     for m in cat:
-        click.echo(f"{m.id:<18}{m.size_mb:>8g}{m.tokens_per_sec:>10g}  {', '.join(sorted(m.capabilities))}")
+        _out(f"{m.id:<18}{m.size_mb:>8g}{m.tokens_per_sec:>10g}  {', '.join(sorted(m.capabilities))}")
 
 
 @cli.command()
@@ -228,6 +279,12 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    return f"warning: {' '.join(str(message).split())}\n"
+
+
 def main() -> None:
     """Console-script entry point."""
+    warnings.formatwarning = _one_line_warning
     cli(prog_name="cactus-router")

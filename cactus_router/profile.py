@@ -19,13 +19,17 @@ from typing import Any
 import numpy as np
 
 from ._json import free_form_problem, loads_limited, read_limited, write_atomic
+from ._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from .errors import ProfileError
 
 FORMAT = "cactus-router-profile"
 VERSION = 1
 CAPABILITIES = frozenset({"text", "tools", "vision", "embed"})
-#: Shape limits, matching the C core's (CR_MAX_* in csrc/cr_api.h).
-MAX_CLUSTERS, MAX_DIM, MAX_MODELS = 65536, 65536, 4096
+#: Probe texts are embedded whenever a router loads, so their number and length are bounded.
+MAX_PROBE_TEXTS = 16
+MAX_PROBE_CHARS = 1000
+#: Tasks named per cluster (``clusters.tasks``), bounded so a profile's load stays cheap.
+MAX_TASKS_PER_CLUSTER = 1000
 #: Centroids are handed to the C core as float32: a larger component would become infinite.
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -287,6 +291,11 @@ def _parse_tasks(v: _V, c: Mapping[str, Any], k: int) -> tuple[dict[str, int], .
             isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**53 for n in t.values()
         ):
             raise v.fail(f"$.clusters.tasks[{i}]", "must be an object of task name to count (integers >= 0)")
+        if len(t) > MAX_TASKS_PER_CLUSTER:
+            raise v.fail(f"$.clusters.tasks[{i}]", f"names {len(t)} tasks; at most {MAX_TASKS_PER_CLUSTER}")
+        problem = free_form_problem(t, f"$.clusters.tasks[{i}]")
+        if problem:  # a task name with a lone surrogate could not be saved back as UTF-8
+            raise ProfileError(f"{v.what}: {problem}")
         out.append(dict(t))
     return tuple(out)
 
@@ -483,6 +492,9 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
         texts = v.get(e, "probe_texts", "$.embedder")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
             raise v.fail("$.embedder.probe_texts", "must be a non-empty array of non-empty strings")
+        if len(texts) > MAX_PROBE_TEXTS or max(len(t) for t in texts) > MAX_PROBE_CHARS:
+            raise v.fail("$.embedder.probe_texts", f"must hold at most {MAX_PROBE_TEXTS} texts of at most "
+                         f"{MAX_PROBE_CHARS} characters (they are embedded at every load)")
         v.free_form(texts, "$.embedder.probe_texts")
         probe_texts = tuple(texts)
         probe_vectors = v.array(v.get(e, "probe_vectors", "$.embedder"), "$.embedder.probe_vectors",

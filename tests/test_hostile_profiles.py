@@ -241,9 +241,11 @@ V1 = json.dumps(SEEDS["v1"])
     "text, where",
     [
         pytest.param(V1.replace('"cost": 1.0', '"cost": 1' + "0" * 400, 1), "$.models[0].cost", id="int-beyond-float"),
-        pytest.param(V1[:-1] + ',"training":{"x":1e400}}', "$.training.x", id="inf-in-training"),
-        pytest.param(V1[:-1] + ',"training":{"\\n":1e400}}', '$.training["\\n"]', id="newline-key"),
-        pytest.param(V1[:-1] + ',"training":{"x":' + "[" * 900 + "]" * 900 + "}}", "$.training.x", id="deep-training"),
+        pytest.param(V1.replace('"training": {}', '"training":{"x":1e400}'), "$.training.x", id="inf-in-training"),
+        pytest.param(V1.replace('"training": {}', '"training":{"\\n":1e400}'), '$.training["\\n"]', id="newline-key"),
+        pytest.param(V1.replace('"training": {}', '"training":{"x":' + "[" * 900 + "]" * 900 + "}"), "$.training.x",
+                     id="deep-training"),
+        pytest.param(V1[:-1] + ',"training":{"x":1}}', 'duplicate key "training"', id="duplicate-key"),
         pytest.param(json.dumps(SEEDS["nordlys"]).replace('"metadata": {', '"metadata": {"deep": ' + "[" * 700
                                                           + "]" * 700 + ", ", 1),
                      "$.metadata.deep", id="deep-legacy-metadata"),
