@@ -36,8 +36,9 @@ embedder_option = click.option(
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False), default=None,
               help="For LLMRouter JSON data: its query .jsonl, to attach each prompt's task.")
-@click.option("--out", "-o", "out", default="eval-results", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for results.json, summary.json, the CSV files and the charts.")
+@click.option("--output", "-o", "out", default=None, type=click.Path(file_okay=False),
+              help="Directory for results.json, summary.json, the CSV files and the charts [default: eval-results].")
+@click.option("--out", "out_alias", default=None, hidden=True, type=click.Path(file_okay=False))
 @click.option("--cost-bias", type=click.FloatRange(0.0, 1.0), default=None,
               help="Operating point (default: the profile's cost_bias).")
 @click.option("--sweep", is_flag=True, help="Also report operating points at cost_bias 0, 0.1, ..., 1.")
@@ -54,10 +55,12 @@ embedder_option = click.option(
 @click.option("--report", is_flag=True, help="Also write report.html: the tables and charts on one page.")
 @click.option("--no-charts", is_flag=True, help="Skip the PNG charts (no matplotlib needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the table.")
-def eval_command(profile: str, data: str, queries: str | None, out: str, cost_bias: float | None, sweep: bool,
+def eval_command(profile: str, data: str, queries: str | None, out: str | None, out_alias: str | None,
+                 cost_bias: float | None, sweep: bool,
                  train_data: str | None, train_queries: str | None, embedder: str | None, latency_sample: int,
                  bootstrap: int, seed: int, report: bool, no_charts: bool, as_json: bool) -> None:
-    """Evaluate PROFILE on labelled DATA beside the baselines; write the results to --out."""
+    """Evaluate PROFILE on labelled DATA beside the baselines; write the results to --output."""
+    out = out or out_alias or "eval-results"  # --out: the old spelling, kept as a hidden alias
     from .data import read_table
     from .evaluation import evaluate, markdown_table, write_outputs
 

@@ -197,6 +197,9 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
     profile.save(output)
     click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
                err=True)
+    left_out = profile.training.get("catalog_models_left_out")
+    if left_out:
+        click.echo(f"catalog models left out (no row scores them): {', '.join(left_out)}", err=True)
 
 
 @cli.command()

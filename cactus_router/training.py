@@ -190,7 +190,8 @@ def train(
 
     Args:
         rows: labelled prompts (see ``cactus_router.data.read_table``).
-        models: ``"cactus"`` (the catalog), ``"table"`` (every model the rows score, costing its
+        models: ``"cactus"`` (the catalog models the rows score; the others are listed in the
+            profile's ``training.catalog_models_left_out``), ``"table"`` (every model the rows score, costing its
             mean per-prompt cost in the rows), a JSON model-list path, or a list of
             ModelSpec/dicts. Every model must be scored by at least one row.
         embedder: an Embedder or a name (see ``cactus_router.embedders.NAMES``).
@@ -216,6 +217,15 @@ def train(
     if not rows:
         raise RoutingTableError("no training rows")
     specs = table_models(rows) if isinstance(models, str) and models == TABLE_MODELS else load_models(models)
+    left_out: list[str] = []
+    if isinstance(models, str) and models == "cactus":
+        # The catalog is a menu: train the models the table scores and say which were left out.
+        scored = {m for r in rows for m in r.scores}
+        left_out = [s.id for s in specs if s.id not in scored]
+        specs = [s for s in specs if s.id in scored]
+        if not specs:
+            raise RoutingTableError(f"the table scores none of the Cactus catalog's models (it scores "
+                                    f"{', '.join(sorted(scored)[:5])}); use --models table or a model list")
     ids = [s.id for s in specs]
     scores = score_matrix(rows, ids)
     unscored = [m for m, n in zip(ids, (~np.isnan(scores)).sum(axis=0)) if n == 0]
@@ -258,6 +268,8 @@ def train(
         "ood_quantile": OOD_QUANTILE,
         "tasks": sorted({t for t in tasks if t}),
     }
+    if left_out:
+        facts["catalog_models_left_out"] = left_out
     if len(sel.areas) > 1:
         facts["cv_area"] = sel.areas
     facts.update(provenance or {})

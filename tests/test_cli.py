@@ -96,6 +96,23 @@ def test_train_then_route(tmp_path):
     assert json.loads(run("route", "prompt 3 math", "--profile", str(out), "--json").output)["model"] in {"a", "b"}
 
 
+def test_readme_training_example_works_as_written(tmp_path):
+    """--models cactus on a table scoring two catalog models trains those two and names the rest."""
+    table = tmp_path / "my_table.jsonl"
+    rows = [{"prompt": f"What is {i} * {i + 7}?" if i % 2 else f"Say hello to friend {i}",
+             "scores": {"gemma-270m": float(i % 2 == 0), "qwen-1.7b": 1}, "task": "math" if i % 2 else "chat"}
+            for i in range(30)]
+    table.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "my_profile.json"
+    result = CliRunner().invoke(cli, ["train", str(table), "--models", "cactus", "--embedder", "hash:64", "--k", "2",
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    prof = json.loads(out.read_text())
+    assert [m["id"] for m in prof["models"]] == ["gemma-270m", "qwen-1.7b"]
+    assert "catalog models left out" in result.output and "lfm2-350m" in result.output
+    assert "lfm2-350m" in prof["training"]["catalog_models_left_out"]
+
+
 def test_train_with_models_from_the_table(tmp_path):
     """--models table costs each model from the rows' costs; rows without costs get a one-line error."""
     table = tmp_path / "t.jsonl"
@@ -153,3 +170,11 @@ def test_route_explain(profile_path):
     out = run("route", "explain me", "--profile", profile_path, "--explain")
     assert out.exit_code == 0 and "cluster" in out.output and "cost term" in out.output
     assert run("route", "x", "--profile", profile_path, "--explain", "--json").exit_code == 2
+
+
+def test_every_output_option_is_spelled_output():
+    """train, calibrate, add-model and eval all take -o/--output; eval's old --out is a hidden alias."""
+    for command in ("train", "calibrate", "add-model", "eval"):
+        text = run(command, "--help").output
+        assert "-o, --output" in text, command
+    assert "--out " not in run("eval", "--help").output
