@@ -174,14 +174,15 @@ def precomputed(inner: Any, table: dict[str, np.ndarray]) -> Any:
 
 
 def test_curve(profile: Any, emb: np.ndarray, scores: np.ndarray, costs: np.ndarray) -> dict[str, Any]:
-    """Area, QNC and best quality of ``profile`` on labelled embeddings, lambda swept through the C index."""
-    from cactus_router import _native
+    """Area, QNC and best quality of ``profile`` on labelled embeddings, lambda swept through the
+    routing pipeline (what ``Router.route`` runs, its policies included)."""
     from cactus_router.metrics import LAMBDA_GRID, area, best_quality, choices_curve, cost_matrix, qnc
+    from cactus_router.routing import Pipeline, RouteRequest
 
-    index = _native.Index(profile.centroids, profile.error_matrix(), costs)
-    mask = _native.mask_buffer(None)
+    pipeline = Pipeline(profile)
     temp = profile.routing.temperature
-    choices = [index.route_batch(emb, mask, float(lam), temp)[1][:, 0] for lam in LAMBDA_GRID]
+    vecs = np.ascontiguousarray(emb, dtype=np.float32)
+    choices = [pipeline.decide_many(vecs, RouteRequest(), lam=float(lam)).model_index for lam in LAMBDA_GRID]
     pts = choices_curve(choices, scores, cost_matrix(len(scores), costs))
     target = float(scores.mean(axis=0).max())
     return {"area": area(pts), "qnc": qnc(pts, target), "best": best_quality(pts), "k": profile.k,

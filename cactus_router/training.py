@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _native
 from .catalog import ModelSpec, load_models
 from .data import RoutingRow, score_matrix
 from .embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from .errors import ArgumentError, RoutingTableError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults
+from .routing import Pipeline, RouteRequest
 
 #: ``models=TABLE_MODELS``: every model the rows score, costing its mean per-prompt cost in the rows.
 TABLE_MODELS = "table"
@@ -104,12 +104,24 @@ SELECTION_LAMBDAS = LAMBDA_GRID[::3]
 OOD_QUANTILE = 0.01
 
 
+def candidate_profile(centroids: np.ndarray, rates: np.ndarray, costs: np.ndarray, temperature: float) -> Profile:
+    """A provisional profile of a setting being cross-validated (no embedder fingerprint)."""
+    k, m = rates.shape
+    zeros = np.zeros(k, dtype=np.int64)
+    models = tuple(ModelInfo(id=f"m{j}", cost=float(costs[j]), error_rates=rates[:, j], counts=zeros)
+                   for j in range(m))
+    return Profile(EmbedderInfo("candidate", centroids.shape[1]), centroids, zeros, models,
+                   routing=RoutingDefaults(temperature=temperature))
+
+
 def deferral_area(centroids: np.ndarray, rates: np.ndarray, costs: np.ndarray, embeddings: np.ndarray,
                   scores: np.ndarray, temperature: float = 0.0, lambdas: np.ndarray = LAMBDA_GRID) -> float:
-    """Area under the deferral curve of the cluster rule on labelled rows (scores complete)."""
-    index = _native.Index(centroids, rates, costs)
-    mask = _native.mask_buffer(None)
-    choices = [index.route_batch(embeddings, mask, float(lam), temperature)[1][:, 0] for lam in lambdas]
+    """Area under the deferral curve of the cluster rule on labelled rows (scores complete),
+    routed through the same Pipeline as ``Router.route`` (its policies included)."""
+    pipeline = Pipeline(candidate_profile(centroids, rates, costs, temperature))
+    vecs = np.ascontiguousarray(embeddings, dtype=np.float32)
+    request = RouteRequest()
+    choices = [pipeline.decide_many(vecs, request, lam=float(lam)).model_index for lam in lambdas]
     return area(choices_curve(choices, scores, cost_matrix(len(scores), costs)))
 
 

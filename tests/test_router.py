@@ -296,3 +296,29 @@ def test_explain_accounts_for_every_model(hash_embedder):
         m = prof.models[prof.model_ids.index(t.model)]
         assert t.cluster_error_rate == pytest.approx(m.error_rates[ex.decision.cluster])
     assert "not eligible" in str(ex) and f"cluster {ex.decision.cluster}" in str(ex)
+
+
+def test_decision_round_trips_through_json(hash_profile, hash_embedder):
+    """to_dict is JSON data; from_dict reads it back to the same JSON, policies included."""
+    import json
+
+    from cactus_router import Decision
+
+    prof = _with_routing(hash_profile, ood_threshold=0.99)
+    for d in (Router(hash_profile, hash_embedder).route("hello"), Router(prof, hash_embedder).route("far")):
+        data = json.loads(json.dumps(d.to_dict()))
+        back = Decision.from_dict(data)
+        assert back.to_dict() == data and back.model == d.model and back.applied == d.applied
+        assert back.ranking[0][0] == data["model"]
+
+
+@pytest.mark.parametrize("field, value", [("model", 3), ("cluster", "x"), ("ranking", [1]), ("score", float("inf")),
+                                          ("in_distribution", "yes"), ("applied", [{"policy": 1}])])
+def test_decision_from_dict_names_the_bad_field(router, field, value):
+    """A malformed decision is an ArgumentError naming its field."""
+    from cactus_router import Decision
+
+    data = router.route("hello").to_dict()
+    data[field] = value
+    with pytest.raises(ArgumentError, match=field):
+        Decision.from_dict(data)

@@ -28,15 +28,18 @@ class Pipeline:
 
     Args:
         profile: the routing profile.
-        policies: the policies to apply after scoring, in order; None = ``default_policies``.
+        policies: the policies to apply after scoring, in order, as objects or as names of
+            ``policies.REGISTRY``; None = ``default_policies``.
     """
 
     __slots__ = ("profile", "scorer", "policies", "_default_lam")
 
-    def __init__(self, profile: Profile, policies: Sequence[Policy] | None = None) -> None:
+    def __init__(self, profile: Profile, policies: Sequence[Policy | str] | None = None) -> None:
         if not isinstance(profile, Profile):
             raise ArgumentError(f"profile must be a Profile, got {type(profile).__name__}; use Router.load(path)")
-        chosen = default_policies(profile) if policies is None else tuple(policies)
+        if isinstance(policies, str):
+            raise ArgumentError("policies takes a list of policies or policy names, e.g. ['out-of-distribution']")
+        chosen = default_policies(profile) if policies is None else tuple(_policy(p) for p in policies)
         for p in chosen:
             if not isinstance(p, Policy):
                 raise ArgumentError(f"{p!r} is not a Policy (a 'name' and an 'apply' method); "
@@ -71,11 +74,17 @@ class Pipeline:
                     d = after
         return _with_score_ms(d, (perf_counter() - t0) * 1e3)
 
-    def decide_many(self, vecs: np.ndarray, request: RouteRequest, embed_ms: float = 0.0) -> DecisionBatch:
-        """Route an (n, d) checked float32 array: one C call, then each policy over the batch."""
+    def decide_many(self, vecs: np.ndarray, request: RouteRequest, embed_ms: float = 0.0, *,
+                    lam: float | None = None) -> DecisionBatch:
+        """Route an (n, d) checked float32 array: one C call, then each policy over the batch.
+
+        ``lam`` sets lambda directly instead of through the request's cost_bias, for tracing a
+        deferral curve over a lambda grid (training's cross-validation, ``evaluate``).
+        """
         t0 = perf_counter()
         eligibility = self.scorer.eligibility(request)
-        bias, lam = self.knobs(request)
+        bias, knob_lam = self.knobs(request)
+        lam = knob_lam if lam is None else lam
         cols = Columns(self.scorer.ids, self.scorer.costs, *self.scorer.score_many(vecs, eligibility, lam))
         if self.policies and len(cols):
             context = PolicyContext(self.profile, self.scorer, eligibility, lam)
@@ -92,6 +101,14 @@ class Pipeline:
                         cols.replace_row(i, after)
         n = max(len(cols), 1)
         return DecisionBatch(cols, bias, embed_ms / n, (perf_counter() - t0) * 1e3 / n)
+
+
+def _policy(p: Policy | str) -> Policy:
+    if not isinstance(p, str):
+        return p
+    if p not in REGISTRY:
+        raise ArgumentError(f"unknown policy {p!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY[p]()
 
 
 def _with_score_ms(d: Decision, score_ms: float) -> Decision:

@@ -59,7 +59,7 @@ class Router:
     __slots__ = ("_embedder", "_pipeline")
 
     def __init__(self, profile: Profile, embedder: Embedder, *, allow_embedder_mismatch: bool = False,
-                 policies: Sequence[Policy] | None = None) -> None:
+                 policies: Sequence[Policy | str] | None = None) -> None:
         if not isinstance(profile, Profile):
             raise ArgumentError(f"profile must be a Profile, got {type(profile).__name__}; use Router.load(path)")
         if not isinstance(embedder, Embedder):
@@ -75,7 +75,7 @@ class Router:
         *,
         embedder: str | Embedder | None = None,
         allow_embedder_mismatch: bool = False,
-        policies: Sequence[Policy] | None = None,
+        policies: Sequence[Policy | str] | None = None,
     ) -> Router:
         """Load a router from a profile path, a bundled profile name, or a Profile.
 
