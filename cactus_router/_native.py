@@ -33,6 +33,11 @@ MAX_DIM: int = lib.CR_MAX_DIM
 MAX_MODELS: int = lib.CR_MAX_MODELS
 HASH_MAX_BYTES: int = lib.CR_HASH_MAX_BYTES
 
+#: The statuses that mean an embedding's values (not its shape) were unroutable.
+STATUS_NONFINITE: int = lib.CR_ERR_NONFINITE
+STATUS_ZERO_VECTOR: int = lib.CR_ERR_ZERO_VECTOR
+VALUE_STATUSES = frozenset({STATUS_NONFINITE, STATUS_ZERO_VECTOR})
+
 #: NumPy view of cr_result, so a batch's results land in one array.
 RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
 if RESULT_DTYPE.itemsize != ffi.sizeof("cr_result"):  # pragma: no cover - an exotic ABI
@@ -43,14 +48,14 @@ if RESULT_DTYPE.itemsize != ffi.sizeof("cr_result"):  # pragma: no cover - an ex
 Routed = tuple[int, float, float, list[int], list[float], list[float]]
 
 
-def check(status: int, what: str) -> None:
+def check(status: int, what: str, row: int | None = None) -> None:
     """Turn a non-zero C status into a typed exception naming the call."""
     if status == lib.CR_OK:
         return
     message = f"{what}: {ffi.string(lib.cr_strerror(status)).decode()}"
     if status == lib.CR_ERR_NO_ELIGIBLE:
         raise NoEligibleModelError(message)
-    raise CoreError(message)
+    raise CoreError(message, status, row)
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -141,7 +146,7 @@ class Index:
             ffi.cast("cr_result *", ffi.from_buffer(results)), ffi.from_buffer("int32_t[]", rankings),
             ffi.from_buffer("float[]", scores), ffi.from_buffer("float[]", errors), work, failed,
         )
-        check(status, f"routing embedding {failed[0]} of the batch")
+        check(status, f"routing embedding {failed[0]} of the batch", failed[0] if failed[0] >= 0 else None)
         return results, rankings, scores, errors
 
 

@@ -36,7 +36,13 @@ class PromptError(RouterError, TypeError):
 
 
 class CoreError(RouterError, RuntimeError):
-    """The C scoring core returned an error status."""
+    """The C scoring core returned an error status (``status``: its cr_status code; ``row``: the
+    failing row of a batch)."""
+
+    def __init__(self, message: str, status: int | None = None, row: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.row = row
 
 
 class ArgumentError(RouterError, ValueError):

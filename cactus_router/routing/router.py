@@ -12,7 +12,7 @@ import numpy as np
 
 from ..embedders import Embedder, check_prompt, embedder_for_profile, get_embedder
 from ..embedders._base import PROBE_MIN_COSINE, l2_normalise
-from ..errors import ArgumentError, EmbedderMismatchError, PromptError
+from ..errors import ArgumentError, CoreError, EmbedderMismatchError, PromptError
 from ..profile import Profile
 from .batch import DecisionBatch
 from .decision import Decision
@@ -20,7 +20,7 @@ from .explain import Explanation, explain
 from .pipeline import Pipeline
 from .policies import Policy
 from .request import RouteRequest
-from .vectors import embedder_output, given_embeddings
+from .vectors import embedder_output, given_embeddings, value_error
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -127,14 +127,20 @@ class Router:
         """
         req = _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
-        return self._pipeline.decide(vec, req, embed_ms)
+        try:
+            return self._pipeline.decide(vec, req, embed_ms)
+        except CoreError as exc:
+            raise value_error(exc, embedder=self._embedder) from None
 
     def route_embedding(self, embedding: Any, request: RouteRequest | None = None, /,
                         **knobs: Unpack[Knobs]) -> Decision:
         """Pick a model for a precomputed embedding of length ``profile.dim`` (normalised in C)."""
         req = _request(request, dict(knobs))
         vec = given_embeddings(embedding, self.profile.dim, many=False, what="embedding")
-        return self._pipeline.decide(vec, req)
+        try:
+            return self._pipeline.decide(vec, req)
+        except CoreError as exc:
+            raise value_error(exc, what="embedding") from None
 
     def route_many(self, prompts: Sequence[str], request: RouteRequest | None = None, /,
                    **knobs: Unpack[Knobs]) -> DecisionBatch:
@@ -145,14 +151,20 @@ class Router:
         t0 = perf_counter()
         out = self._embedder.embed_many([check_prompt(p) for p in prompts])
         vecs = embedder_output(self._embedder, out, (len(prompts), self.profile.dim))
-        return self._pipeline.decide_many(vecs, req, (perf_counter() - t0) * 1e3)
+        try:
+            return self._pipeline.decide_many(vecs, req, (perf_counter() - t0) * 1e3)
+        except CoreError as exc:
+            raise value_error(exc, embedder=self._embedder) from None
 
     def route_embeddings(self, embeddings: Any, request: RouteRequest | None = None, /,
                          **knobs: Unpack[Knobs]) -> DecisionBatch:
         """Route an (n, dim) array of precomputed embeddings in one C call."""
         req = _request(request, dict(knobs))
         vecs = given_embeddings(embeddings, self.profile.dim, many=True, what="embeddings")
-        return self._pipeline.decide_many(vecs, req)
+        try:
+            return self._pipeline.decide_many(vecs, req)
+        except CoreError as exc:
+            raise value_error(exc, what="embeddings") from None
 
     def explain(self, prompt: str, request: RouteRequest | None = None, /, *, top_clusters: int = 3,
                 **knobs: Unpack[Knobs]) -> Explanation:
@@ -160,7 +172,10 @@ class Router:
         rate, count, cost term and score, and the policies that changed the choice."""
         req = _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
-        return explain(self._pipeline, vec, req, embed_ms, top_clusters)
+        try:
+            return explain(self._pipeline, vec, req, embed_ms, top_clusters)
+        except CoreError as exc:
+            raise value_error(exc, embedder=self._embedder) from None
 
     def eligible(self, request: RouteRequest | None = None, /, **knobs: Unpack[Knobs]) -> tuple[str, ...]:
         """The model ids that meet the constraints, in profile order."""

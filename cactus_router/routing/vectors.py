@@ -1,4 +1,10 @@
-"""The checks every vector passes before it reaches the C core: shape, dtype, layout, values."""
+"""The checks every vector passes on its way to the C core.
+
+Shape, dtype and layout are checked here, before C reads a byte (a wrong width or a float64
+buffer read as float32 would be out-of-bounds reads or garbage). Values (NaN, infinities, a zero
+vector) are checked by C itself, which reports them as a status; ``value_error`` turns that
+status into the caller's error, naming the embedder when one produced the vector.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +12,42 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, EmbedderError
+from .. import _native
+from ..errors import ArgumentError, CoreError, EmbedderError, RouterError
 
 
-def _problem(a: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str]:
+def _layout(a: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str]:
     """``a`` as a C-contiguous float32 array of ``shape``, or None and what is wrong with it."""
     if a.shape != shape:
         return None, f"shape {a.shape}, expected {shape}"
+    if a.dtype == np.float32:
+        return (a if a.flags.c_contiguous else np.ascontiguousarray(a)), ""
     if not np.issubdtype(a.dtype, np.floating):
         return None, f"dtype {a.dtype}, expected floating point (float32)"
-    # Converted explicitly: a float64 buffer read as float32 would be garbage, not an error.
-    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused below
-        out = np.ascontiguousarray(a, dtype=np.float32)
-    if not np.isfinite(out).all():
-        return None, "NaN or infinite values" + ("" if a.dtype == np.float32 else " (as float32)")
-    zero = ~out.reshape(-1, shape[-1]).any(axis=1)
-    if zero.any():
-        return None, "a zero vector" + (f" at row {int(np.argmax(zero))}" if len(shape) == 2 else "")
-    return out, ""
+    # Converted explicitly: a float64 buffer read as float32 would be garbage, not an error. A
+    # value beyond float32's range becomes inf here, which C then refuses.
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(a, dtype=np.float32), ""
 
 
 def embedder_output(embedder: Any, out: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """What ``embedder`` returned, checked to be ``shape`` finite non-zero floats, as float32.
+    """What ``embedder`` returned, as a C-contiguous float32 array of ``shape``.
 
     Raises:
         EmbedderError: naming the embedder and what it returned.
     """
-    name = getattr(embedder, "name", type(embedder).__name__)
     if not isinstance(out, np.ndarray):
-        raise EmbedderError(f"embedder {name!r} returned {type(out).__name__}, expected a NumPy array of shape {shape}")
-    vec, problem = _problem(out, shape)
+        raise EmbedderError(f"embedder {_name(embedder)!r} returned {type(out).__name__}, expected a NumPy array "
+                            f"of shape {shape}")
+    vec, problem = _layout(out, shape)
     if vec is None:
-        raise EmbedderError(f"embedder {name!r} returned {problem}; fix the embedder or use one matching the profile")
+        raise EmbedderError(f"embedder {_name(embedder)!r} returned {problem}; fix the embedder or use one matching "
+                            "the profile")
     return vec
 
 
 def given_embeddings(x: Any, d: int, *, many: bool, what: str) -> np.ndarray:
-    """A caller's embedding (shape (d,)) or embeddings (shape (n, d)), checked like an embedder's.
+    """A caller's embedding (shape (d,)) or embeddings (shape (n, d)), laid out for C.
 
     Raises:
         ArgumentError: naming what is wrong.
@@ -52,7 +57,22 @@ def given_embeddings(x: Any, d: int, *, many: bool, what: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ArgumentError(f"{what} must be an array of numbers: {exc}") from None
     shape = (a.shape[0] if a.ndim == 2 else 0, d) if many else (d,)
-    vec, problem = _problem(a, shape)
+    vec, problem = _layout(a, shape)
     if vec is None:
         raise ArgumentError(f"{what} has {problem.replace('(0, ', '(n, ')}")
     return vec
+
+
+def value_error(exc: CoreError, *, embedder: Any = None, what: str = "embedding") -> RouterError:
+    """The caller's error for C refusing a vector's values; any other CoreError is returned as is."""
+    if exc.status not in _native.VALUE_STATUSES:
+        return exc
+    problem = "NaN or infinite values" if exc.status == _native.STATUS_NONFINITE else "a zero vector"
+    at = "" if exc.row is None else f" (row {exc.row})"
+    if embedder is not None:
+        return EmbedderError(f"embedder {_name(embedder)!r} returned {problem}{at}; fix the embedder")
+    return ArgumentError(f"{what} has {problem}{at}")
+
+
+def _name(embedder: Any) -> str:
+    return str(getattr(embedder, "name", type(embedder).__name__))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..decision import Applied, Decision
@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from ..scorer import Eligibility, Scorer
 
 
-@dataclass(frozen=True)
 class PolicyContext:
-    """What a policy may consult besides the decision and the request.
+    """What a policy may consult besides the decision and the request (read-only by convention;
+    a plain slotted class because one is made per routed prompt).
 
     Attributes:
         profile: the router's profile.
@@ -26,10 +26,13 @@ class PolicyContext:
         lam: the lambda the request's cost_bias stands for.
     """
 
-    profile: Profile
-    scorer: Scorer
-    eligibility: Eligibility
-    lam: float
+    __slots__ = ("profile", "scorer", "eligibility", "lam")
+
+    def __init__(self, profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float) -> None:
+        self.profile = profile
+        self.scorer = scorer
+        self.eligibility = eligibility
+        self.lam = lam
 
     def decision_from(self, base: Decision, routed: Routed, policy: str, reason: str, *,
                       in_distribution: bool | None = None) -> Decision:
