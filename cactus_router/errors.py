@@ -37,3 +37,19 @@ class PromptError(RouterError, TypeError):
 
 class CoreError(RouterError, RuntimeError):
     """The C scoring core returned an error status."""
+
+
+class GenerationError(RouterError, RuntimeError):
+    """A generation backend failed (down, slow, an error status, a malformed reply), after its retries."""
+
+
+class BackendConfigError(RouterError, ValueError):
+    """A backend config file (model ids to generation backends) is malformed."""
+
+
+class CascadeTableError(RouterError, ValueError):
+    """A verification table (JSONL for training and evaluating a cascade) is malformed."""
+
+
+class ArgumentError(RouterError, ValueError):
+    """An argument is out of range or of the wrong type."""

@@ -28,3 +28,11 @@ def tiny_bundle(libcactus, tmp_path_factory):  # type: ignore[no-untyped-def]
     import tiny_bundle as tb
 
     return tb.build(libcactus.path, tmp_path_factory.mktemp("bundle") / "tiny-embed")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(libcactus, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A tiny generating bundle (decoder_full_context) written with libcactus' own graph API."""
+    import tiny_bundle as tb
+
+    return tb.build_lm(libcactus.path, tmp_path_factory.mktemp("lm") / "tiny-lm")
