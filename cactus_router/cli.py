@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from ._cli_eval import COMMANDS, embedder_option
+from .cli_cascade import cascade
 from .embedders import DEFAULT_EMBEDDER, NAMES
 from .errors import PromptError, RouterError
 from .profile import Profile
@@ -280,6 +281,7 @@ def convert(source: str, output: str) -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+cli.add_command(cascade)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

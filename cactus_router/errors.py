@@ -45,6 +45,18 @@ class CoreError(RouterError, RuntimeError):
         self.row = row
 
 
+class GenerationError(RouterError, RuntimeError):
+    """A generation backend failed (down, slow, an error status, a malformed reply), after its retries."""
+
+
+class BackendConfigError(RouterError, ValueError):
+    """A backend config file (model ids to generation backends) is malformed."""
+
+
+class CascadeTableError(RouterError, ValueError):
+    """A verification table (JSONL for training and evaluating a cascade) is malformed."""
+
+
 class ArgumentError(RouterError, ValueError):
     """An argument of a call is invalid (cost_bias outside [0, 1], an unknown capability, ...)."""
 

@@ -4,63 +4,24 @@ libcactus ships only in the ``cactus-compute`` wheels (arm64 macOS, aarch64 Linu
 with cffi in ABI mode (``ffi.dlopen``) when a ``CactusEmbedder`` is created, never at import and
 never linked at build time, so cactus-router installs and works the same with or without it.
 
-Telemetry: libcactus starts telemetry in ``cactus_init``. Unless ``telemetry=True`` is passed,
-``CACTUS_NO_CLOUD_TELE=1`` is set in this process' environment before the first ``cactus_init``
-(so nothing is sent), and ``cactus_set_telemetry_environment`` points libcactus' local telemetry
-files at ``cache_dir`` (default: a per-user directory under the system temp dir), not ``$HOME``.
+Finding, opening and probing the library and starting the engine with telemetry off are
+``cactus_router._libcactus``'s, shared with the libcactus generator.
 """
 
 from __future__ import annotations
 
-import ctypes.util
-import importlib.metadata
-import importlib.util
 import json
 import os
-import sys
-import tempfile
 import threading
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import EmbedderError, NativeLibraryError, PromptError
-from ._base import CACHE_DIR_ENV, BaseEmbedder
-
-#: The libcactus declarations we call; identical to third_party/cactus/cactus_embed.h (a test
-#: checks), kept here too because the installed package does not carry third_party/.
-CDEF = """
-typedef void* cactus_model_t;
-
-cactus_model_t cactus_init(const char* model_path, const char* corpus_dir, bool cache_index);
-void cactus_destroy(cactus_model_t model);
-int cactus_tokenize(cactus_model_t model, const char* text, uint32_t* token_buffer,
-                    size_t token_buffer_len, size_t* out_token_len);
-int cactus_embed(cactus_model_t model, const char* text, float* embeddings_buffer,
-                 size_t buffer_size, size_t* embedding_dim, bool normalize);
-const char* cactus_get_last_error(void);
-void cactus_set_telemetry_environment(const char* framework, const char* cache_location,
-                                      const char* version);
-"""
-
-#: Every function in CDEF, probed right after dlopen.
-SYMBOLS = (
-    "cactus_init",
-    "cactus_destroy",
-    "cactus_tokenize",
-    "cactus_embed",
-    "cactus_get_last_error",
-    "cactus_set_telemetry_environment",
-)
-
-LIB_NAME = "libcactus_engine.dylib" if sys.platform == "darwin" else "libcactus_engine.so"
-PACKAGE = "cactus-compute"
-PACKAGE_LIB = f"cactus/bindings/lib/{LIB_NAME}"
-ENV_LIB = "CACTUS_LIB_PATH"
-ENV_NO_TELEMETRY = "CACTUS_NO_CLOUD_TELE"
+from .._libcactus import EMBED_SYMBOLS, libcactus_info, load_libcactus, start_engine
+from ..errors import EmbedderError, PromptError
+from ._base import BaseEmbedder
 
 #: Default token cap per prompt (the library adds BOS and EOS around it).
 MAX_TOKENS = 510
@@ -69,163 +30,8 @@ MAX_CHARS_EACH_END = 8192
 #: Text embedded once at load to learn the model's dimension.
 DIM_PROBE = "dimension probe"
 
-_INSTALL_HINT = (
-    "install libcactus with 'pip install --no-deps cactus-compute==2.2.2' (arm64 macOS or aarch64 Linux only), "
-    f"or point {ENV_LIB} (or lib_path=) at {LIB_NAME}"
-)
-
 # cactus_embed / cactus_tokenize return codes (libcactus 2.2.2).
-_ERR = -1
 _ERR_BUFFER_TOO_SMALL = -2
-
-
-@dataclass(frozen=True)
-class LibCactus:
-    """A loaded libcactus: its cffi handle, where it came from, and its version if known."""
-
-    ffi: Any
-    lib: Any
-    path: str
-    version: str | None
-
-
-_loaded: dict[str, LibCactus] = {}
-_load_lock = threading.Lock()
-
-
-def _package_candidate() -> tuple[str | None, str | None]:
-    """(library path, package version) from an installed cactus-compute, or (None, why not).
-
-    Found through the package metadata (or find_spec) without importing the package.
-    """
-    try:
-        dist = importlib.metadata.distribution(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        dist = None
-    if dist is not None:
-        path = Path(str(dist.locate_file(PACKAGE_LIB)))
-        if path.is_file():
-            return str(path), dist.version
-        return None, f"{PACKAGE} {dist.version} is installed but has no {PACKAGE_LIB} (a wheel for another platform?)"
-    spec = importlib.util.find_spec("cactus")  # a source checkout on sys.path, no metadata
-    if spec is not None and spec.submodule_search_locations:
-        for base in spec.submodule_search_locations:
-            path = Path(base) / "bindings" / "lib" / LIB_NAME
-            if path.is_file():
-                return str(path), None
-        return None, f"a 'cactus' package is importable but has no bindings/lib/{LIB_NAME}"
-    return None, f"{PACKAGE} is not installed"
-
-
-def _open(path: str, version: str | None) -> LibCactus:
-    """dlopen ``path`` and probe every symbol; raises OSError with the reason."""
-    with _load_lock:
-        cached = _loaded.get(path)
-        if cached is not None:
-            return cached
-        import cffi
-
-        ffi = cffi.FFI()
-        ffi.cdef(CDEF)
-        lib = ffi.dlopen(path)  # OSError: missing file, wrong architecture, missing dependency
-        missing = []
-        for name in SYMBOLS:
-            try:
-                getattr(lib, name)
-            except AttributeError:
-                missing.append(name)
-        if missing:
-            raise OSError(f"it lacks {', '.join(missing)} (an incompatible libcactus; cactus-router needs 2.2.2's API)")
-        loaded = LibCactus(ffi, lib, path, version)
-        _loaded[path] = loaded
-        return loaded
-
-
-def _candidates(lib_path: str | os.PathLike[str] | None) -> tuple[list[tuple[str, str, str | None]], list[str]]:
-    """(place, path, version) to try in order, and the places already ruled out with reasons.
-
-    An explicit ``lib_path`` or ``CACTUS_LIB_PATH`` is the only candidate when given: falling back
-    to another library than the one asked for would hide the user's mistake.
-    """
-    if lib_path is not None:
-        return [("lib_path argument", os.fspath(lib_path), None)], []
-    env = os.environ.get(ENV_LIB)
-    if env:
-        return [(f"{ENV_LIB} environment variable", env, None)], []
-    tried: list[str] = [f"lib_path argument: not given; {ENV_LIB}: not set"]
-    out: list[tuple[str, str, str | None]] = []
-    pkg_path, pkg_info = _package_candidate()
-    if pkg_path is not None:
-        out.append((f"{PACKAGE} package", pkg_path, pkg_info))
-    else:
-        tried.append(f"{PACKAGE} package: {pkg_info or 'not found'}")
-    system = ctypes.util.find_library("cactus_engine")
-    if system is not None:
-        out.append(("system library path", system, None))
-    else:
-        out.append(("system library path", "", None))
-    return out, tried
-
-
-def find_libcactus(lib_path: str | os.PathLike[str] | None = None) -> tuple[LibCactus | None, list[str]]:
-    """Locate and load libcactus; returns it (or None) and every place tried with its outcome.
-
-    Order: ``lib_path``, ``$CACTUS_LIB_PATH``, an installed cactus-compute, the system library
-    path. The library is opened and each symbol we call is probed, so "found" means usable.
-    """
-    candidates, tried = _candidates(lib_path)
-    for place, path, version in candidates:
-        if not path:
-            tried.append(f"{place}: no libcactus_engine found by ctypes.util.find_library")
-            continue
-        if os.sep in path and not Path(path).is_file():
-            tried.append(f"{place}: {path} does not exist")
-            continue
-        try:
-            loaded = _open(path, version)
-        except OSError as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            tried.append(f"{place}: {path} could not be loaded: {reason}")
-            continue
-        tried.append(f"{place}: {path} loaded")
-        return loaded, tried
-    return None, tried
-
-
-def load_libcactus(lib_path: str | os.PathLike[str] | None = None) -> LibCactus:
-    """Like ``find_libcactus`` but raises one NativeLibraryError listing every place tried."""
-    loaded, tried = find_libcactus(lib_path)
-    if loaded is None:
-        raise NativeLibraryError(f"libcactus not usable ({'; '.join(tried)}); {_INSTALL_HINT}")
-    return loaded
-
-
-def libcactus_info(lib_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Where libcactus was found and its version, or why not (for ``cactus-router info``)."""
-    loaded, tried = find_libcactus(lib_path)
-    return {
-        "found": loaded is not None,
-        "path": None if loaded is None else loaded.path,
-        "version": None if loaded is None else loaded.version,
-        "tried": tried,
-        "hint": None if loaded is not None else _INSTALL_HINT,
-    }
-
-
-def default_cache_dir() -> str:
-    """Where libcactus may write its local telemetry files: $CACTUS_ROUTER_CACHE_DIR or a temp dir."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return env
-    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
-    return os.path.join(tempfile.gettempdir(), f"cactus-router-{uid}", "libcactus")
-
-
-def _last_error(lc: LibCactus) -> str:
-    """libcactus' last error message for this thread (read right after the failing call)."""
-    msg = lc.lib.cactus_get_last_error()
-    text = "" if msg == lc.ffi.NULL else lc.ffi.string(msg).decode("utf-8", "replace").strip()
-    return text or "libcactus gave no message"
 
 
 def _bundle_name(path: Path) -> str:
@@ -253,8 +59,10 @@ class CactusEmbedder(BaseEmbedder):
             then the system library path.
         max_tokens: token cap per prompt; longer prompts keep their head and tail (see
             ``max_input``). Keep it at most the bundle's input capacity minus 2 (BOS, EOS).
-        telemetry: opt in to libcactus' cloud telemetry (off by default).
-        cache_dir: where libcactus writes its local telemetry files (default ``default_cache_dir()``).
+        telemetry: opt in to libcactus' cloud telemetry (off by default: ``CACTUS_NO_CLOUD_TELE=1``
+            is set for the engine's start only, and the environment restored right after).
+        cache_dir: where libcactus writes its local telemetry files (default
+            ``cactus_router._libcactus.default_cache_dir()``).
 
     Raises:
         NativeLibraryError: libcactus cannot be found, loaded, or lacks a function we call.
@@ -278,7 +86,7 @@ class CactusEmbedder(BaseEmbedder):
                 f"cactus model bundle {str(path)!r} is not a directory; pass the folder that holds "
                 "config.txt and components/ (e.g. cactus:/path/to/lfm2-350m)"
             )
-        self._lc = load_libcactus(lib_path)
+        self._lc = load_libcactus(lib_path, EMBED_SYMBOLS)
         self.model_path = str(path.resolve())
         self.max_tokens = max_tokens
         self.telemetry = telemetry
@@ -287,24 +95,15 @@ class CactusEmbedder(BaseEmbedder):
             f"keeping {MAX_CHARS_EACH_END} characters from each end"
         )
         self.name = _bundle_name(path)
-        if not telemetry:
-            os.environ[ENV_NO_TELEMETRY] = "1"
-        cache = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
-        os.makedirs(cache, exist_ok=True)
-        from .. import __version__
-
-        ffi, lib = self._lc.ffi, self._lc.lib
-        lib.cactus_set_telemetry_environment(b"cactus-router", os.fsencode(cache), __version__.encode())
         self._lock = threading.Lock()
-        with self._lock:
-            handle = lib.cactus_init(os.fsencode(self.model_path), ffi.NULL, False)
-            if handle == ffi.NULL:
-                raise EmbedderError(
-                    f"libcactus could not load the bundle {self.model_path!r}: {_last_error(self._lc)}; "
-                    "check it is a complete cactus bundle (config.txt, tokenizer files, components/manifest.json)"
-                )
+        handle = start_engine(self._lc, self.model_path, telemetry=telemetry, cache_dir=cache_dir)
+        if handle == self._lc.ffi.NULL:
+            raise EmbedderError(
+                f"libcactus could not load the bundle {self.model_path!r}: {self._lc.last_error()}; "
+                "check it is a complete cactus bundle (config.txt, tokenizer files, components/manifest.json)"
+            )
         self._handle: Any = handle
-        self._finalizer = weakref.finalize(self, lib.cactus_destroy, handle)
+        self._finalizer = weakref.finalize(self, self._lc.lib.cactus_destroy, handle)
         self._dim_hint = 1024
         self.dim = int(self._embed_one(DIM_PROBE, normalize=False).shape[0])
 
@@ -343,7 +142,7 @@ class CactusEmbedder(BaseEmbedder):
             if rc == 0:
                 return int(out_len[0])
             if rc != _ERR_BUFFER_TOO_SMALL:
-                raise EmbedderError(f"cactus_tokenize failed ({rc}): {_last_error(self._lc)}")
+                raise EmbedderError(f"cactus_tokenize failed ({rc}): {self._lc.last_error()}")
             size = max(int(out_len[0]), 2 * size)
         raise EmbedderError(f"cactus_tokenize kept asking for a larger buffer (last {size} tokens)")
 
@@ -358,7 +157,7 @@ class CactusEmbedder(BaseEmbedder):
                 self._dim_hint = max(int(rc), 1)
                 return np.frombuffer(ffi.buffer(buf, 4 * int(rc)), dtype=np.float32).copy()
             if rc != _ERR_BUFFER_TOO_SMALL:
-                raise EmbedderError(f"cactus_embed failed ({rc}): {_last_error(self._lc)}")
+                raise EmbedderError(f"cactus_embed failed ({rc}): {self._lc.last_error()}")
             n = max(int(dim[0]), 2 * n)  # libcactus reports the needed dimension in embedding_dim
         raise EmbedderError(f"cactus_embed kept asking for a larger buffer (last {n} floats)")
 
@@ -409,5 +208,5 @@ class CactusEmbedder(BaseEmbedder):
         return f"CactusEmbedder(name={self.name!r}, model_path={self.model_path!r}, {state})"
 
 
-__all__ = ["CDEF", "CactusEmbedder", "LibCactus", "default_cache_dir", "find_libcactus", "libcactus_info",
-           "load_libcactus"]
+# libcactus_info is re-exported for ``cactus-router info`` (cli.py imports it from here).
+__all__ = ["CactusEmbedder", "libcactus_info"]

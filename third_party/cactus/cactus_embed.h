@@ -1,4 +1,4 @@
-/* The subset of libcactus' C API that cactus-router calls (cactus_router/embedders/cactus.py).
+/* The subset of libcactus' C API that cactus-router embeds with (cactus_router/embedders/cactus.py).
  * Taken from cactus-compute 2.2.2 (see VERSION); declarations only, no preprocessor lines, so the
  * file is fed verbatim to cffi's ffi.cdef(). Every function here is probed right after dlopen. */
 
