@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import EmbedderError
 from ._base import BaseEmbedder
+from ._ort import import_onnxruntime
 
 #: Token cap per prompt, [CLS] and [SEP] included: keeps a long prompt within the latency budget.
 MAX_TOKENS = 128
@@ -53,7 +54,7 @@ class MiniLMEmbedder(BaseEmbedder):
     def _load(self, model_path: str, threads: int) -> None:
         """Load the bundled BERT-uncased tokenizer and an onnxruntime session for ``model_path``."""
         try:
-            import onnxruntime as ort
+            ort = import_onnxruntime()
             import tokenizers
         except ImportError as exc:
             raise EmbedderError(_install_hint(exc.name or "a MiniLM dependency")) from None

