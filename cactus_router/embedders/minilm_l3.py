@@ -7,7 +7,10 @@ Where the weights come from (nothing is downloaded at run time):
   found through the installed distribution's file list, not by import.
 - int8: that file quantised by ``onnxruntime.quantization.quantize_dynamic`` (int8 weights,
   MatMul and Gather) on first use, written atomically to the cache directory and reused after.
-  Quantisation is deterministic (same bytes for the same source and onnxruntime version) and
+  The source is a copy of the fp32 file in a temporary folder inside the cache directory, so the
+  shape-inference file quantize_dynamic writes beside its input lands there, not in site-packages
+  (onnxruntime's quantizer also uses a temporary folder under ``$TMPDIR``). Quantisation is
+  deterministic (same bytes for the same source and onnxruntime version) and
   takes about 2 s once; it needs the ``onnx`` package. The cache file name carries the package
   version and the onnxruntime version, so an upgrade of either quantises afresh.
   Cache directory: ``$CACTUS_ROUTER_CACHE_DIR``, else ``$XDG_CACHE_HOME/cactus-router``, else
@@ -20,6 +23,7 @@ the bundled MiniLM tokenizer and ``MiniLMEmbedder``'s truncation and batching se
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -93,21 +97,21 @@ def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
         raise EmbedderError(_install_hint("onnx")) from None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=folder)
-        os.close(fd)
+        work = Path(tempfile.mkdtemp(prefix=out.name, suffix=".tmp", dir=folder))
     except OSError as exc:
         raise EmbedderError(
             f"cannot write the int8 model cache in {str(folder)!r} ({exc.strerror}); "
             f"set {CACHE_DIR_ENV} to a writable directory"
         ) from None
     try:
-        quantize_dynamic(src, tmp, weight_type=QuantType.QInt8)
-        os.replace(tmp, out)  # atomic: a concurrent loader sees the whole file or none
+        copy, quantised = work / MODEL_FILE, work / out.name
+        shutil.copyfile(src, copy)
+        quantize_dynamic(copy, quantised, weight_type=QuantType.QInt8)
+        os.replace(quantised, out)  # atomic: a concurrent loader sees the whole file or none
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise EmbedderError(f"could not quantise {src} to int8: {exc}") from None
+        raise EmbedderError(f"could not quantise {src} to int8 in {str(folder)!r}: {exc}") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
