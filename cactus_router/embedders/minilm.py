@@ -30,7 +30,7 @@ DIST_VERSION = "1.0.0"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
 #: Weight files whose digest matched in this process, by (path, device, inode, size, mtime): each
-#: Router.load creates an embedder, and hashing 23-69 MB each time would dominate its cost.
+#: Router.load creates an embedder, and hashing the same 23-69 MB again each time is wasted work.
 _CHECKED: set[tuple[str, int, int, int, int]] = set()
 
 
