@@ -54,6 +54,43 @@ def test_route_embedding_reference(benchmark, k, d):
     benchmark(numpy_route, cent, prof.error_matrix(), ncost, list(prof.model_ids), e, 1.0)
 
 
+def _default():
+    """The bundled default profile (soft assignment, K = 48, D = 384) and its own probe embeddings:
+    real prompt embeddings, all in distribution, so the common path is what is timed."""
+    prof = Profile.load("default")
+    router = Router(prof, CallableEmbedder(lambda t: np.ones((len(t), prof.dim)), name="bench", dim=prof.dim),
+                    allow_embedder_mismatch=True)
+    vecs = np.ascontiguousarray(prof.embedder.probe_vectors, dtype=np.float32)
+    assert all(router.route_embedding(v).in_distribution for v in vecs)
+    return prof, router, vecs
+
+
+def numpy_route_soft(cent_unit, rates_km, ncost, ids, e, lam, temperature):
+    """The default profile's rule in NumPy: softmax-weighted rates over all clusters, then the ranking."""
+    sims = cent_unit @ (e / np.linalg.norm(e))
+    w = np.exp((sims - sims.max()) / temperature)
+    w /= w.sum()
+    scores = w @ rates_km + lam * ncost
+    order = np.argsort(scores, kind="stable")
+    return ids[order[0]], int(np.argmax(sims)), [(ids[j], float(scores[j])) for j in order]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_route_embedding_default(benchmark):
+    _, router, vecs = _default()
+    benchmark(router.route_embedding, vecs[0])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_route_embedding_default_reference(benchmark):
+    prof, _, vecs = _default()
+    cent = prof.centroids / np.linalg.norm(prof.centroids, axis=1, keepdims=True)
+    costs = np.array([m.cost for m in prof.models])
+    ncost = (costs - costs.min()) / (costs.max() - costs.min())
+    benchmark(numpy_route_soft, cent, prof.error_matrix(), ncost, list(prof.model_ids), vecs[0],
+              prof.routing.lam(), prof.routing.temperature)
+
+
 BATCH = 10_000
 
 

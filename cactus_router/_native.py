@@ -64,7 +64,9 @@ def _f32(a: np.ndarray) -> np.ndarray:
 
 def _vectors(a: np.ndarray, ndim: int) -> None:
     """The binding's own guard: C reads float32 rows in place, so nothing else may reach it."""
-    if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.ndim == ndim and a.flags.c_contiguous):
+    # dtype.char and isnative rather than ``== np.float32``: this guard runs on every route.
+    if not (isinstance(a, np.ndarray) and a.dtype.char == "f" and a.dtype.isnative and a.ndim == ndim
+            and a.flags.c_contiguous):
         raise CoreError(f"the C core takes a C-contiguous float32 array of {ndim} dimension(s), got "
                         f"{getattr(a, 'dtype', type(a).__name__)} of shape {getattr(a, 'shape', None)}")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cactus_router import EmbedderError, PromptError
-from cactus_router.embedders import PROBE_TEXTS, CallableEmbedder, Embedder, get_embedder
+from cactus_router.embedders import PROBE_TEXTS, REGISTRY, CallableEmbedder, Embedder, get_embedder
 from cactus_router.embedders._base import fingerprint_digest
 from cactus_router.embedders.hashing import HashEmbedder
 from cactus_router.embedders.minilm import MAX_TOKENS, MiniLMEmbedder
@@ -103,3 +103,12 @@ def test_embed_many_rejects_a_bare_string():
     """embed_many("text") would embed characters: it is refused."""
     with pytest.raises(PromptError, match="sequence of prompts"):
         HashEmbedder(8).embed_many("text")
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=lambda e: e.spec)
+def test_registry_names_match_the_embedders(entry):
+    """Each registry row's stored name is the name its embedder records, so profiles find it again."""
+    if entry.spec == "minilm-l3":
+        pytest.importorskip("onnx", reason="the int8 MiniLM-L3 embedder quantises with onnx")
+    emb = get_embedder(entry.spec)
+    assert emb.name == entry.stored

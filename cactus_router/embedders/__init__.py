@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import EmbedderError
@@ -18,12 +20,54 @@ __all__ = [
     "check_prompt",
     "DEFAULT_EMBEDDER",
     "NAMES",
+    "REGISTRY",
     "get_embedder",
     "embedder_for_profile",
 ]
 
+@dataclass(frozen=True)
+class _Entry:
+    """One bundled embedder: its spec name (``get_embedder``), the name profiles store, and how
+    to make it (given the dimension a profile records, for the embedders that take one)."""
+
+    spec: str
+    stored: str
+    make: Callable[[int | None], Embedder]
+
+
+def _minilm_l3(int8: bool) -> Callable[[int | None], Embedder]:
+    def make(dim: int | None) -> Embedder:
+        from .minilm_l3 import MiniLML3Embedder
+
+        return MiniLML3Embedder(int8=int8)
+
+    return make
+
+
+def _minilm(dim: int | None) -> Embedder:
+    from .minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+def _hash(dim: int | None) -> Embedder:
+    from .hashing import DEFAULT_DIM, HashEmbedder
+
+    return HashEmbedder(DEFAULT_DIM if dim is None else dim)
+
+
+#: The one table of bundled embedders. ``hash:DIM`` and ``cactus:PATH`` take an argument.
+REGISTRY: tuple[_Entry, ...] = (
+    _Entry("minilm-l3:fp32", "paraphrase-minilm-l3-v2", _minilm_l3(False)),
+    _Entry("minilm-l3", "paraphrase-minilm-l3-v2-int8", _minilm_l3(True)),
+    _Entry("minilm", "minilm-l6-v2-int8", _minilm),
+    _Entry("hash", "hash-ngram-v1", _hash),
+)
+_BY_SPEC = {e.spec: e for e in REGISTRY}
+_BY_STORED = {e.stored: e for e in REGISTRY}
+
 #: Names accepted by get_embedder.
-NAMES = ("minilm-l3:fp32", "minilm-l3", "minilm", "hash", "hash:DIM", "cactus:PATH")
+NAMES = (*(e.spec for e in REGISTRY), "hash:DIM", "cactus:PATH")
 #: The embedder train uses unless told otherwise, and the bundled default profile's: chosen by
 #: routing quality and latency side by side (README, "The embedders side by side").
 DEFAULT_EMBEDDER = "minilm-l3:fp32"
@@ -42,21 +86,13 @@ def get_embedder(spec: str | Embedder) -> Embedder:
             f"embedder must be a name ({', '.join(NAMES)}) or an Embedder, got {type(spec).__name__}; "
             "wrap a function with cactus_router.embedders.CallableEmbedder"
         )
-    if spec == "minilm":
-        from .minilm import MiniLMEmbedder
-
-        return MiniLMEmbedder()
-    if spec in ("minilm-l3", "minilm-l3:fp32"):
-        from .minilm_l3 import MiniLML3Embedder
-
-        return MiniLML3Embedder(int8=spec == "minilm-l3")
-    if spec == "hash" or spec.startswith("hash:"):
-        from .hashing import DEFAULT_DIM, HashEmbedder
-
-        dim = spec.partition(":")[2] or str(DEFAULT_DIM)
+    if spec in _BY_SPEC:
+        return _BY_SPEC[spec].make(None)
+    if spec.startswith("hash:"):
+        dim = spec.partition(":")[2]
         if not dim.isdigit():
             raise EmbedderError(f"embedder {spec!r}: the hash dimension must be an integer, e.g. hash:512")
-        return HashEmbedder(int(dim))
+        return _hash(int(dim))
     if spec.startswith("cactus:"):
         from .cactus import CactusEmbedder
 
@@ -71,17 +107,9 @@ def embedder_for_profile(info: EmbedderInfo) -> Embedder:
     Raises:
         EmbedderError: the profile's embedder cannot be recreated from its name alone.
     """
-    from .hashing import HashEmbedder
-    from .minilm import MiniLMEmbedder
-
-    if info.name == MiniLMEmbedder.name:
-        return MiniLMEmbedder()
-    if info.name in ("paraphrase-minilm-l3-v2-int8", "paraphrase-minilm-l3-v2"):
-        from .minilm_l3 import MiniLML3Embedder
-
-        return MiniLML3Embedder(int8=info.name.endswith("-int8"))
-    if info.name == "hash-ngram-v1":
-        return HashEmbedder(info.dim)
+    entry = _BY_STORED.get(info.name)
+    if entry is not None:
+        return entry.make(info.dim)
     raise EmbedderError(
         f"the profile was built with embedder {info.name!r}, which cactus-router cannot create by "
         "name; pass it explicitly, e.g. Router.load(profile, embedder=CactusEmbedder(bundle_path)) "

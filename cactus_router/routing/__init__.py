@@ -9,6 +9,7 @@ from .decision import Applied, Decision
 from .explain import Explanation, ModelTerm
 from .pipeline import Pipeline, default_policies
 from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext
+from .ranking import Ranking
 from .request import RouteRequest
 from .router import Router
 from .scorer import Eligibility, Scorer
@@ -25,6 +26,7 @@ __all__ = [
     "Pipeline",
     "Policy",
     "PolicyContext",
+    "Ranking",
     "RouteRequest",
     "Router",
     "Scorer",

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._native import Routed
 from .decision import Applied, Decision
+from .ranking import Ranking
 
 _NONE: tuple[Applied, ...] = ()
 
@@ -61,7 +62,7 @@ class Columns:
         return Decision(ids[int(self.model_index[i])], int(self.cluster[i]), float(self.similarity[i]),
                         float(self.margin[i]), float(self.expected_error[i]), float(self.cost[i]),
                         float(self.score[i]),
-                        tuple(zip([ids[j] for j in self.rankings[i].tolist()], self.scores[i].tolist())),
+                        Ranking(ids, self.rankings[i].tolist(), self.scores[i].tolist()),
                         cost_bias, embed_ms, score_ms, bool(self.in_distribution[i]), self.applied[i])
 
     def replace_row(self, i: int, d: Decision) -> None:

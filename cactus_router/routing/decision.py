@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ArgumentError
+from .ranking import Ranking
 
 #: The version of the JSON shape of ``Decision.to_dict`` (docs/decision-format.md).
 DECISION_FORMAT = 1
@@ -33,7 +34,8 @@ class Decision:
         expected_error: the chosen model's expected error under the ranking that chose it.
         cost: the chosen model's cost, as given in the profile.
         score: ``expected_error + lambda * normalised_cost`` of the chosen model.
-        ranking: the ranking that chose, every eligible model as ``(model_id, score)``, best first:
+        ranking: the ranking that chose, every eligible model as ``(model_id, score)``, best first
+            (a ``Ranking``: a sequence of pairs, equal to the tuple of them):
             the cluster rule's, or the one a policy put in its place (see ``applied``).
         cost_bias: the cost knob used (0 = best quality, 1 = cheapest).
         embed_ms: time spent embedding the prompt (0 for route_embedding; the batch mean for
@@ -51,7 +53,7 @@ class Decision:
     expected_error: float
     cost: float
     score: float
-    ranking: tuple[tuple[str, float], ...]
+    ranking: Ranking
     cost_bias: float
     embed_ms: float
     score_ms: float
@@ -84,8 +86,8 @@ class Decision:
             ArgumentError: a field is missing or of the wrong type (named in the message).
         """
         d = _Fields(data)
-        ranking = tuple((_str(r, "model", "ranking[].model"), _num(r, "score", "ranking[].score"))
-                        for r in d.objects("ranking"))
+        ranking = Ranking.of([(_str(r, "model", "ranking[].model"), _num(r, "score", "ranking[].score"))
+                              for r in d.objects("ranking")])
         applied = tuple(Applied(_str(a, "policy", "applied[].policy"), _str(a, "reason", "applied[].reason"))
                         for a in d.objects("applied"))
         return cls(d.text("model"), d.integer("cluster"), d.number("similarity"), d.number("margin"),

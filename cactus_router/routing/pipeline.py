@@ -13,6 +13,7 @@ from .batch import Columns, DecisionBatch
 from .decision import Decision
 from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext
 from .policies._base import BatchPolicy
+from .ranking import Ranking
 from .request import RouteRequest
 from .scorer import Eligibility, Scorer
 
@@ -64,7 +65,7 @@ class Pipeline:
         ids = self.scorer.ids
         best = ranking[0]
         d = Decision(ids[best], cluster, sim, margin, errors[0], float(self.scorer.costs[best]), scores[0],
-                     tuple(zip(map(ids.__getitem__, ranking), scores)), bias, embed_ms, 0.0)
+                     Ranking(ids, ranking, scores), bias, embed_ms, 0.0)
         if self.policies:
             context = PolicyContext(self.profile, self.scorer, eligibility, lam)
             for policy in self.policies:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
+_UNCONSTRAINED = RouteRequest()
+
+
 class Knobs(TypedDict, total=False):
     """The keywords every ``Router.route*`` method takes (see ``RouteRequest``)."""
 
@@ -36,6 +39,8 @@ class Knobs(TypedDict, total=False):
 
 
 def _request(request: RouteRequest | None, knobs: dict[str, Any]) -> RouteRequest:
+    if request is None and not knobs:
+        return _UNCONSTRAINED
     unknown = set(knobs) - set(Knobs.__annotations__)
     if unknown:
         raise ArgumentError(f"unknown routing keyword {sorted(unknown)[0]!r}; "

@@ -68,9 +68,9 @@ class Scorer:
         Raises:
             NoEligibleModelError: ``allow`` names unknown models, or no model meets the constraints.
         """
-        key = request.constraints
-        if key == ((), None, None):
+        if not request.require and request.allow is None and request.max_size_mb is None:
             return self._all
+        key = request.constraints
         hit = self._cache.get(key)
         if hit is not None:
             return hit

@@ -52,6 +52,9 @@ def given_embeddings(x: Any, d: int, *, many: bool, what: str) -> np.ndarray:
     Raises:
         ArgumentError: naming what is wrong.
     """
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and (
+            x.shape == (d,) if not many else x.ndim == 2 and x.shape[1] == d):
+        return x  # already laid out as C reads it: the common case, checked in a few attribute reads
     try:
         a = np.asarray(x)
     except (TypeError, ValueError) as exc:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..decision import Applied, Decision
+from ..ranking import Ranking
 
 if TYPE_CHECKING:
     from ..._native import Routed
@@ -42,7 +43,7 @@ class PolicyContext:
         best = ranking[0]
         return changed(base, policy, reason, model=ids[best], expected_error=errors[0],
                        cost=float(self.scorer.costs[best]), score=scores[0],
-                       ranking=tuple(zip(map(ids.__getitem__, ranking), scores)),
+                       ranking=Ranking(ids, ranking, scores),
                        in_distribution=base.in_distribution if in_distribution is None else in_distribution)
 
 
