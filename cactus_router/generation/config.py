@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._paths import install_hint
 from ..errors import BackendConfigError
 from ._types import Generator
 
@@ -48,8 +49,7 @@ def _toml() -> Any:
     try:
         import tomli
     except ImportError as exc:  # pragma: no cover - Python 3.10 without the extra
-        raise BackendConfigError("reading a backend config on Python 3.10 needs tomli; "
-                                 "install it with: pip install 'cactus-router[generate]'") from exc
+        raise BackendConfigError(install_hint("tomli", "generate", "Python 3.10 reads TOML with it")) from exc
     return tomli
 
 

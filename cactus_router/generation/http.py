@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from .._paths import install_hint
 from ..errors import BackendConfigError, GenerationError
 from ._types import DEFAULT_PARAMS, Completion, Generation, Prompt, SamplingParams, as_messages
 
@@ -32,9 +33,7 @@ def _httpx() -> Any:
     try:
         import httpx
     except ImportError as exc:
-        raise GenerationError(
-            "the HTTP generator needs httpx; install it with: pip install 'cactus-router[generate]'"
-        ) from exc
+        raise GenerationError(install_hint("httpx", "generate", "the HTTP generator needs it")) from exc
     return httpx
 
 
