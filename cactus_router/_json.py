@@ -1,12 +1,10 @@
-"""Reading untrusted JSON with limits, and writing files atomically."""
+"""Reading untrusted JSON with limits."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 #: Largest profile file accepted (a K=1024, D=1024 profile is about 10 MB of JSON).
@@ -95,24 +93,3 @@ def is_unicode(s: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
-    """Write text (UTF-8) or bytes to path through a temporary file and a rename: never a truncated file.
-
-    A chart or any other binary output goes through here too: render it to ``io.BytesIO`` first.
-    """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        # mkstemp makes the file private (0600); keep an existing file's mode, else the usual 0644.
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

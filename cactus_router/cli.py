@@ -9,7 +9,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ._cli_eval import COMMANDS, embedder_option
+from ._cli_eval import COMMANDS, embedder_option, follow_symlinks_option
+from ._files import check_output
 from .embedders import DEFAULT_EMBEDDER, NAMES
 from .errors import RouterError
 from .profile import Profile
@@ -126,8 +127,9 @@ def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | No
               help="Soft-assignment temperature (0 = nearest cluster only), or 'auto'.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
+@follow_symlinks_option
 def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
-          seed: int, output: str) -> None:
+          seed: int, output: str, follow_symlinks: bool) -> None:
     """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?}.
 
     'auto' settings are chosen by cross-validated area under the deferral curve on DATA.
@@ -139,6 +141,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
         raise click.BadParameter("must be a positive integer or 'auto'", param_hint="--k")
     smooth_v = _auto_number(smoothing, "--smoothing")
     temp_v = _auto_number(temperature, "--temperature")
+    check_output(output, follow_symlinks=follow_symlinks)
     rows = read_table(data, queries=queries)
     with click.progressbar(length=len(rows), label="embedding", file=sys.stderr) as bar:
         done = [0]
@@ -149,7 +152,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
 
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
                                 smoothing=smooth_v, temperature=temp_v, progress=progress, provenance={"data": data})
-    profile.save(output)
+    profile.save(output, follow_symlinks=follow_symlinks)
     click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
                err=True)
 
@@ -217,10 +220,11 @@ def models(as_json: bool) -> None:
 @cli.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
-def convert(source: str, output: str) -> None:
+@follow_symlinks_option
+def convert(source: str, output: str, follow_symlinks: bool) -> None:
     """Convert a Nordlys v0.1 / AuroraAI profile (or a v1 one) to a v1 profile file."""
     prof = Profile.load(source)
-    prof.save(output)
+    prof.save(output, follow_symlinks=follow_symlinks)
     click.echo(f"wrote {output} ({prof.source_format} -> v1); it still has no embedder fingerprint", err=True)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._files import write_atomic
 from ._json import is_unicode
 from .errors import RoutingTableError
 
@@ -151,10 +152,8 @@ def _read_llmrouter(text: str, p: Path, queries: str | os.PathLike[str] | None) 
     return rows
 
 
-def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str]) -> None:
-    """Write rows as JSONL (atomically)."""
-    from ._json import write_atomic
-
+def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> None:
+    """Write rows as JSONL (atomically; ``follow_symlinks`` as in ``_files.write_atomic``)."""
     lines = []
     for r in rows:
         obj: dict[str, Any] = {"prompt": r.prompt, "scores": dict(r.scores)}
@@ -164,7 +163,7 @@ def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str]) -> Non
         if r.costs is not None:
             obj["costs"] = dict(r.costs)
         lines.append(json.dumps(obj, ensure_ascii=False))
-    write_atomic(path, "\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n", follow_symlinks=follow_symlinks)
 
 
 def score_matrix(rows: Sequence[RoutingRow], model_ids: Sequence[str]) -> np.ndarray:

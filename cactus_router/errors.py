@@ -37,3 +37,7 @@ class PromptError(RouterError, TypeError):
 
 class CoreError(RouterError, RuntimeError):
     """The C scoring core returned an error status."""
+
+
+class OutputError(RouterError, OSError):
+    """An output path is not a file that may be replaced (a device, pipe, directory, symlink, hard-linked file)."""

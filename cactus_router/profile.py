@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._json import free_form_problem, loads_limited, read_limited, write_atomic
+from ._files import write_atomic
+from ._json import free_form_problem, loads_limited, read_limited
 from .errors import ProfileError
 
 FORMAT = "cactus-router-profile"
@@ -236,9 +237,14 @@ class Profile:
         """Serialise to v1 JSON: compact, key order fixed, so equal profiles give equal bytes."""
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False) + "\n"
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the v1 JSON atomically (a temporary file renamed over ``path``)."""
-        write_atomic(path, self.to_json())
+    def save(self, path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> None:
+        """Write the v1 JSON atomically (a temporary file renamed over ``path``).
+
+        Raises:
+            OutputError: path is not a regular file, or is a symbolic link and follow_symlinks
+                is false (see ``cactus_router._files.write_atomic``).
+        """
+        write_atomic(path, self.to_json(), follow_symlinks=follow_symlinks)
 
     def __repr__(self) -> str:
         return (
