@@ -1,9 +1,11 @@
-"""The ``cactus-router`` command line. Exit codes: 0 ok, 1 user or data error, 2 usage error."""
+"""The ``cactus-router`` command line. Exit codes: 0 ok, 1 user or data error, 2 usage error, 130/143 SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import click
@@ -17,12 +19,32 @@ from .profile import Profile
 from .router import Decision, Router
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread (see ``main``); a BaseException, like KeyboardInterrupt, so no
+    ``except Exception`` swallows it and every cleanup on the way out (a temporary file) runs."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    raise _Terminated
+
+
 class _Group(click.Group):
-    """Turns every RouterError (and file errors) into a one-line message and exit code 1."""
+    """Turns every RouterError (and file errors) into a one-line message and exit code 1.
+
+    SIGINT and SIGTERM unwind like an exception, so an interrupted write removes its temporary
+    file, then print one line and exit 130 and 143 (128 + the signal number, as a shell reports).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted (SIGINT)", err=True)
+            ctx.exit(128 + signal.SIGINT)
+        except _Terminated:
+            click.echo("Error: terminated (SIGTERM)", err=True)
+            ctx.exit(128 + signal.SIGTERM)
         except (RouterError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
         except ValueError as exc:  # argument values our API rejects (e.g. cost_bias out of range)
@@ -233,5 +255,6 @@ for _command in COMMANDS:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM unwinds like Ctrl-C (see ``_Group``)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     cli(prog_name="cactus-router")
