@@ -1,7 +1,9 @@
-"""Every file the package writes: atomic replacement of regular files.
+"""Every file the package reads or writes: bounded reads of regular files, atomic replacement of regular files.
 
-Outputs replace only a regular file, never a device, pipe, socket or directory; a symbolic link
-only when asked; and never a file with other hard links (see ``write_atomic``).
+Inputs are refused unless they are regular files: a device (``/dev/zero``) never ends and a named
+pipe may never be written to, so neither can be bounded by its size. Outputs replace only a
+regular file, never a device, pipe, socket or directory; a symbolic link only when asked; and
+never a file with other hard links (see ``write_atomic``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError
 
@@ -34,6 +38,100 @@ _KINDS = (
 
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _mb(limit: int) -> str:
+    return f"{limit >> 30} GB" if limit >= 1 << 30 and not limit % (1 << 30) else f"{limit >> 20} MB"
+
+
+@contextlib.contextmanager
+def open_input(path: str | os.PathLike[str], what: str, error: type[Exception], limit: int) -> Iterator[BinaryIO]:
+    """Open a regular file of at most ``limit`` bytes for reading.
+
+    Raises:
+        error: the path cannot be opened, is not a regular file (a device, a named pipe, a
+            directory), or is larger than ``limit``.
+    """
+    name = str(path)
+    fd = -1
+    try:
+        # stat first, so a device is never opened (opening some has side effects); O_NONBLOCK,
+        # so a named pipe swapped in after the stat cannot block the open; fstat, to check
+        # the file actually opened.
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+            st = os.fstat(fd)
+    except OSError as exc:
+        raise error(f"cannot read {what} {name!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # e.g. a NUL character in the path
+        raise error(f"cannot read {what} {name!r}: {exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        if fd >= 0:
+            os.close(fd)
+        hint = "" if stat.S_ISDIR(st.st_mode) else f"; save the {what} to a file first"
+        raise error(f"cannot read {what} {name!r}: {_kind(st.st_mode)}, not a regular file{hint}")
+    if st.st_size > limit:
+        os.close(fd)
+        raise error(f"{name}: larger than {_mb(limit)}; not a {what}")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        yield fh
+
+
+def read_input(path: str | os.PathLike[str], what: str, error: type[Exception], limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (``open_input``'s checks)."""
+    with open_input(path, what, error, limit) as fh:
+        return read_rest(fh, str(path), what, error, limit)
+
+
+def read_rest(fh: BinaryIO, name: str, what: str, error: type[Exception], limit: int) -> bytes:
+    """The rest of an open input, refused once it passes ``limit`` bytes (a file may grow while it is read)."""
+    data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{name}: larger than {_mb(limit)}; not a {what}")
+    return data
+
+
+def first_byte(fh: BinaryIO, limit: int) -> bytes:
+    """The first byte of an open input that is not ASCII whitespace (b"" if none); rewinds the file."""
+    seen = 0
+    while seen <= limit and (chunk := fh.read(1 << 16)):
+        seen += len(chunk)
+        if stripped := chunk.lstrip():
+            fh.seek(0)
+            return stripped[:1]
+    fh.seek(0)
+    return b""
+
+
+def input_lines(fh: BinaryIO, name: str, error: type[Exception], *, limit: int, line_limit: int
+                ) -> Iterator[tuple[int, str]]:
+    """The lines of an open input, numbered from 1, without their "\\n", decoded from UTF-8.
+
+    Lines end at "\\n" only (``str.splitlines`` would also split at U+2028, which may stand
+    unescaped inside a JSON string). At most ``line_limit`` bytes are read for a line, and
+    ``limit`` bytes in all, so one endless line costs ``line_limit`` bytes of memory, not more.
+
+    Raises:
+        error: a line longer than ``line_limit``, more than ``limit`` bytes, or a line that is
+            not UTF-8 (named ``name:line``).
+    """
+    offset = 0
+    lineno = 0
+    while raw := fh.readline(line_limit + 1):
+        lineno += 1
+        content = raw[:-1] if raw.endswith(b"\n") else raw
+        if len(content) > line_limit:
+            raise error(f"{name}:{lineno}: line longer than {_mb(line_limit)}")
+        if offset + len(raw) > limit:
+            raise error(f"{name}: larger than {_mb(limit)}")
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error(f"{name}:{lineno}: not UTF-8 text (byte {offset + exc.start})") from None
+        offset += len(raw)
+        yield lineno, text
 
 
 def _temp_stem(name: str) -> str:

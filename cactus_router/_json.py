@@ -1,10 +1,9 @@
-"""Reading untrusted JSON with limits."""
+"""Parsing untrusted JSON with limits, and checking free-form JSON trees."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Any
 
 #: Largest profile file accepted (a K=1024, D=1024 profile is about 10 MB of JSON).
@@ -32,24 +31,6 @@ def loads_limited(data: bytes | str, what: str, error: type[Exception]) -> Any:
         return json.loads(data, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         raise error(f"{what}: not valid JSON ({exc})") from None
-
-
-def read_limited(path: str | os.PathLike[str], what: str, error: type[Exception]) -> bytes:
-    """Read at most MAX_PROFILE_BYTES from path (so /dev/zero or a huge file cannot exhaust memory).
-
-    Raises:
-        error: the file cannot be read, or is larger than the limit.
-    """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_PROFILE_BYTES + 1)
-    except OSError as exc:
-        raise error(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # e.g. a NUL character in the path
-        raise error(f"cannot read {what} {str(path)!r}: {exc}") from None
-    if len(data) > MAX_PROFILE_BYTES:
-        raise error(f"{path}: larger than {MAX_PROFILE_BYTES // (1024 * 1024)} MB; not a {what}")
-    return data
 
 
 def free_form_problem(obj: Any, path: str, max_depth: int = MAX_FREE_FORM_DEPTH) -> str | None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import baselines as bl
 from ._files import check_output, write_atomic
-from .data import RoutingRow, drop_overlap, score_matrix
+from .data import RoutingRow, drop_overlap, row_locations, score_matrix
 from .embedders import Embedder
 from .errors import RoutingTableError
 from .metrics import (
@@ -72,17 +72,6 @@ class EvalTable:
     def binary(self) -> bool:
         """Whether every score is 0 or 1 (then quality is accuracy)."""
         return bool(np.isin(self.scores, (0.0, 1.0)).all())
-
-
-def row_locations(path: str | os.PathLike[str] | None, n: int) -> list[str]:
-    """Where each row of a table read by ``read_table`` came from: ``file:line`` or ``file[i]``."""
-    if path is None:
-        return [f"row {i + 1}" for i in range(n)]
-    text = Path(path).read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        return [f"{path}[{i}]" for i in range(n)]
-    lines = [f"{path}:{no}" for no, line in enumerate(text.split("\n"), start=1) if line.strip()]
-    return lines[:n] if len(lines) >= n else [f"row {i + 1}" for i in range(n)]
 
 
 def eval_table(rows: Sequence[RoutingRow], profile: Profile, *, source: str | os.PathLike[str] | None = None

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._files import write_atomic
-from ._json import free_form_problem, loads_limited, read_limited
+from ._files import read_input, write_atomic
+from ._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from .errors import ProfileError
 
 FORMAT = "cactus-router-profile"
@@ -176,7 +176,7 @@ class Profile:
             ProfileError: the file is missing, is not JSON, or fails validation (with its JSON path).
         """
         path = _resolve(source)
-        return cls.from_json(read_limited(path, "profile", ProfileError), what=str(path))
+        return cls.from_json(read_input(path, "profile", ProfileError, MAX_PROFILE_BYTES), what=str(path))
 
     @classmethod
     def from_json(cls, data: bytes | str, *, what: str = "profile") -> Profile:
