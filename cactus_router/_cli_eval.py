@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ._files import check_output
 from .embedders import NAMES
 from .profile import Profile, bundled_profiles
 
@@ -17,18 +18,26 @@ def _progress(stage: str, done: int, total: int) -> None:
     click.echo(f"\r{stage}: {done}/{total}", nl=done >= total, err=True)
 
 
-def _output_path(profile: str, output: str | None) -> str:
-    """Where an updated profile goes: ``output``, else the profile file itself (never a bundled one)."""
-    if output is not None:
-        return output
-    if not Path(profile).exists() and profile in bundled_profiles():
+def _output_path(profile: str, output: str | None, follow_symlinks: bool) -> str:
+    """Where an updated profile goes: ``output``, else the profile file itself (never a bundled one).
+
+    Raises:
+        OutputError: that path may not be replaced (checked now, before the command's work).
+    """
+    if output is None and not Path(profile).exists() and profile in bundled_profiles():
         raise click.UsageError(f"{profile!r} is a bundled profile; write the updated copy elsewhere with -o PATH")
-    return profile
+    dest = profile if output is None else output
+    check_output(dest, follow_symlinks=follow_symlinks)
+    return dest
 
 
 #: --embedder for every command that reads a profile (route, eval, calibrate, add-model).
 embedder_option = click.option(
     "--embedder", "-e", default=None, help=f"{', '.join(NAMES)} (default: the embedder the profile records).")
+#: --follow-symlinks for every command that writes a file (convert, train, eval, calibrate, add-model).
+follow_symlinks_option = click.option(
+    "--follow-symlinks", is_flag=True,
+    help="Write through an output that is a symbolic link, to the file it points to (default: refuse it).")
 
 
 @click.command("eval")
@@ -55,10 +64,12 @@ embedder_option = click.option(
 @click.option("--report", is_flag=True, help="Also write report.html: the tables and charts on one page.")
 @click.option("--no-charts", is_flag=True, help="Skip the PNG charts (no matplotlib needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the table.")
+@follow_symlinks_option
 def eval_command(profile: str, data: str, queries: str | None, out: str | None, out_alias: str | None,
                  cost_bias: float | None, sweep: bool,
                  train_data: str | None, train_queries: str | None, embedder: str | None, latency_sample: int,
-                 bootstrap: int, seed: int, report: bool, no_charts: bool, as_json: bool) -> None:
+                 bootstrap: int, seed: int, report: bool, no_charts: bool, as_json: bool,
+                 follow_symlinks: bool) -> None:
     """Evaluate PROFILE on labelled DATA beside the baselines; write the results to --output."""
     out = out or out_alias or "eval-results"  # --out: the old spelling, kept as a hidden alias
     from .data import read_table
@@ -74,7 +85,7 @@ def eval_command(profile: str, data: str, queries: str | None, out: str | None, 
     ev = evaluate(prof, rows, embedder=embedder, train_rows=train_rows, cost_bias=cost_bias, sweep=sweep,
                   latency_sample=latency_sample, bootstrap=bootstrap, seed=seed, source=data, progress=_progress)
     ev.summary.update(profile=profile, data=data, train=train_data)
-    written = write_outputs(ev, out, charts=not no_charts, report=report)
+    written = write_outputs(ev, out, charts=not no_charts, report=report, follow_symlinks=follow_symlinks)
     if as_json:
         click.echo(json.dumps(ev.summary))
     else:
@@ -93,8 +104,9 @@ def eval_command(profile: str, data: str, queries: str | None, out: str | None, 
               help="Write the calibrated profile here (default: update PROFILE in place).")
 @embedder_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@follow_symlinks_option
 def calibrate_command(profile: str, prompts: str, targets: tuple[str, ...], output: str | None,
-                      embedder: str | None, as_json: bool) -> None:
+                      embedder: str | None, as_json: bool, follow_symlinks: bool) -> None:
     """Set PROFILE's default cost_bias to the lowest one whose routing of PROMPTS meets every --target."""
     from .calibration import Target, calibrate, read_prompts
 
@@ -102,9 +114,9 @@ def calibrate_command(profile: str, prompts: str, targets: tuple[str, ...], outp
         goals = [Target.parse(t) for t in targets]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--target") from None
-    dest = _output_path(profile, output)
+    dest = _output_path(profile, output, follow_symlinks)
     result = calibrate(Profile.load(profile), read_prompts(prompts), goals, embedder=embedder, source=prompts)
-    result.profile.save(dest)
+    result.profile.save(dest, follow_symlinks=follow_symlinks)
     if as_json:
         click.echo(json.dumps({"cost_bias": result.cost_bias, "targets": [str(g) for g in goals],
                                "prompts": result.prompts, "achieved": result.figures, "profile": dest}))
@@ -132,17 +144,18 @@ def calibrate_command(profile: str, prompts: str, targets: tuple[str, ...], outp
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Write the new profile here (default: update PROFILE in place).")
 @embedder_option
+@follow_symlinks_option
 def add_model_command(profile: str, model_id: str, cost: float, size_mb: float | None, capabilities: tuple[str, ...],
                       labels: str, queries: str | None, smoothing: float | None, output: str | None,
-                      embedder: str | None) -> None:
+                      embedder: str | None, follow_symlinks: bool) -> None:
     """Add a model to PROFILE from labelled prompts, keeping its centroids (no re-clustering)."""
     from .calibration import add_model
     from .data import read_table
 
-    dest = _output_path(profile, output)
+    dest = _output_path(profile, output, follow_symlinks)
     added = add_model(Profile.load(profile), read_table(labels, queries=queries), model_id, cost, size_mb=size_mb,
                       capabilities=capabilities, embedder=embedder, smoothing=smoothing, source=labels)
-    added.profile.save(dest)
+    added.profile.save(dest, follow_symlinks=follow_symlinks)
     click.echo(f"added {model_id} from {added.rows} labelled prompts ({added.skipped} rows without its score skipped; "
                f"{added.empty_clusters} of {added.profile.k} clusters without labels take its global rate)")
     click.echo(f"wrote {dest}", err=True)

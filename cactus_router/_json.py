@@ -1,12 +1,9 @@
-"""Reading untrusted JSON with limits, and writing files atomically."""
+"""Parsing untrusted JSON with limits, and checking free-form JSON trees."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 #: Largest profile file accepted (a K=1024, D=1024 profile is about 10 MB of JSON).
@@ -54,24 +51,6 @@ def loads_limited(data: bytes | str, what: str, error: type[Exception]) -> Any:
         raise error(f"{what}: not valid JSON ({exc})") from None
 
 
-def read_limited(path: str | os.PathLike[str], what: str, error: type[Exception]) -> bytes:
-    """Read at most MAX_PROFILE_BYTES from path (so /dev/zero or a huge file cannot exhaust memory).
-
-    Raises:
-        error: the file cannot be read, or is larger than the limit.
-    """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_PROFILE_BYTES + 1)
-    except OSError as exc:
-        raise error(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # e.g. a NUL character in the path
-        raise error(f"cannot read {what} {str(path)!r}: {exc}") from None
-    if len(data) > MAX_PROFILE_BYTES:
-        raise error(f"{path}: larger than {MAX_PROFILE_BYTES // (1024 * 1024)} MB; not a {what}")
-    return data
-
-
 def free_form_problem(obj: Any, path: str, max_depth: int = MAX_FREE_FORM_DEPTH) -> str | None:
     """Check a parsed free-form JSON tree; return "PATH problem" of the first problem, else None.
 
@@ -113,24 +92,3 @@ def is_unicode(s: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
-    """Write text (UTF-8) or bytes to path through a temporary file and a rename: never a truncated file.
-
-    A chart or any other binary output goes through here too: render it to ``io.BytesIO`` first.
-    """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        # mkstemp makes the file private (0600); keep an existing file's mode, else the usual 0644.
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import RoutingRow, score_matrix
+from ._files import input_lines, open_input
+from .data import MAX_LINE_BYTES, MAX_TABLE_BYTES, RoutingRow, score_matrix
 from .embedders import Embedder
 from .errors import ProfileError, RouterError, RoutingTableError
 from .profile import CAPABILITIES, ModelInfo, Profile
@@ -92,16 +93,13 @@ def read_prompts(path: str | os.PathLike[str]) -> list[str]:
     """Prompts from a text file (one per line) or JSONL whose objects carry a ``prompt``.
 
     Raises:
-        RoutingTableError: unreadable, empty, or a JSONL line without a ``prompt`` string.
+        RoutingTableError: not a regular file, larger than MAX_TABLE_BYTES, a line longer than
+            MAX_LINE_BYTES, empty, or a JSONL line without a ``prompt`` string.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RoutingTableError(f"cannot read prompts {str(p)!r}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise RoutingTableError(f"{p}: not UTF-8 text (byte {exc.start})") from None
-    lines = [(no, line) for no, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    with open_input(p, "prompts file", RoutingTableError, MAX_TABLE_BYTES) as fh:
+        lines = [(no, line) for no, line in input_lines(fh, str(p), RoutingTableError, limit=MAX_TABLE_BYTES,
+                                                        line_limit=MAX_LINE_BYTES) if line.strip()]
     if not lines:
         raise RoutingTableError(f"{p}: no prompts")
     if not all(line.lstrip().startswith("{") for _, line in lines):

@@ -10,7 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._json import loads_limited
+from ._files import read_input
+from ._json import MAX_PROFILE_BYTES, loads_limited
 from .errors import RoutingTableError
 from .profile import CAPABILITIES
 
@@ -65,15 +66,17 @@ def cactus_catalog() -> list[ModelSpec]:
 
 
 def load_models(source: str | os.PathLike[str] | Sequence[Any]) -> list[ModelSpec]:
-    """Model specs from ``"cactus"`` (the catalog), a JSON file holding a list, or a list of dicts."""
+    """Model specs from ``"cactus"`` (the catalog), a JSON file holding a list, or a list of dicts.
+
+    Raises:
+        RoutingTableError: the file is not a regular file of at most 64 MB of JSON, or a bad entry.
+    """
     if isinstance(source, str) and source == "cactus":
         return cactus_catalog()
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        try:
-            raw = loads_limited(path.read_bytes(), str(path), RoutingTableError)
-        except OSError as exc:
-            raise RoutingTableError(f"cannot read model list {str(path)!r}: {exc.strerror}") from None
+        data = read_input(path, "model list", RoutingTableError, MAX_PROFILE_BYTES)
+        raw = loads_limited(data, str(path), RoutingTableError)
         where = str(path)
     else:
         raw, where = list(source), "models"

@@ -9,12 +9,10 @@ from __future__ import annotations
 import base64
 import html
 import io
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._json import write_atomic
 from .errors import RouterError
 
 if TYPE_CHECKING:
@@ -42,12 +40,11 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _save(fig: Any, path: Path) -> Path:
-    """Render to memory, then write atomically (no half-written PNG on an interrupted run)."""
+def _png(fig: Any) -> bytes:
+    """Render to memory: the caller writes the bytes atomically (no half-written PNG on an interrupted run)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    write_atomic(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def _frontier(points: list[Any]) -> tuple[list[float], list[float]]:
@@ -59,7 +56,7 @@ def _frontier(points: list[Any]) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def deferral_chart(ev: Evaluation, path: Path) -> Path:
+def deferral_chart(ev: Evaluation) -> bytes:
     """Every router's Pareto-cleaned deferral curve on one plot, with the single models as points."""
     fig = _figure(7.5, 5.0)
     ax = fig.add_subplot()
@@ -87,10 +84,10 @@ def deferral_chart(ev: Evaluation, path: Path) -> Path:
     ax.set_title(f"Deferral curves on {ev.table.n} prompts")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return _png(fig)
 
 
-def choices_chart(ev: Evaluation, path: Path) -> Path:
+def choices_chart(ev: Evaluation) -> bytes:
     """How often each model is chosen, per router, at the primary operating point."""
     names = [n for n in ("cactus-router", "knn", "logistic", "oracle") if n in ev.primary_choices]
     ids = ev.table.model_ids
@@ -109,10 +106,10 @@ def choices_chart(ev: Evaluation, path: Path) -> Path:
     ax.set_title(f"Model choice at cost_bias {ev.summary['primary_cost_bias']:g}")
     ax.legend(fontsize=7)
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def latency_chart(ev: Evaluation, path: Path) -> Path:
+def latency_chart(ev: Evaluation) -> bytes:
     """Histograms of per-prompt embedding and scoring time."""
     fig = _figure(8.0, 3.2)
     axes = fig.subplots(1, 2)
@@ -126,10 +123,10 @@ def latency_chart(ev: Evaluation, path: Path) -> Path:
         ax.set_ylabel("prompts")
         ax.legend(fontsize=7)
     fig.suptitle(f"Routing latency, {len(ev.latency_ms['embed'])} prompts routed one at a time", fontsize=9)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def task_chart(ev: Evaluation, path: Path) -> Path:
+def task_chart(ev: Evaluation) -> bytes:
     """Mean quality per task for the router, the learned baselines, best-single and the oracle."""
     tasks = ev.summary["tasks"]
     names = [n for n in ("cactus-router", "knn", "logistic", "best-single", "oracle") if n in ev.primary_choices]
@@ -149,21 +146,20 @@ def task_chart(ev: Evaluation, path: Path) -> Path:
     ax.set_title(f"Quality per task at cost_bias {ev.summary['primary_cost_bias']:g}")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def write_charts(ev: Evaluation, out: Path) -> dict[str, Path]:
-    """Draw every chart that has data into ``out``; returns {name: path}.
+def render_charts(ev: Evaluation) -> dict[str, bytes]:
+    """Every chart that has data, as PNG bytes by name (the file name without ``.png``).
 
     Raises:
         RouterError: matplotlib is not installed.
     """
-    charts = {"deferral_curves": deferral_chart(ev, out / "deferral_curves.png"),
-              "model_choices": choices_chart(ev, out / "model_choices.png")}
+    charts = {"deferral_curves": deferral_chart(ev), "model_choices": choices_chart(ev)}
     if ev.latency_ms:
-        charts["latency"] = latency_chart(ev, out / "latency.png")
+        charts["latency"] = latency_chart(ev)
     if ev.summary["tasks"]:
-        charts["task_quality"] = task_chart(ev, out / "task_quality.png")
+        charts["task_quality"] = task_chart(ev)
     return charts
 
 
@@ -184,8 +180,8 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;
         "h2{margin-top:2rem}.note{color:#555;font-size:.85rem}")
 
 
-def write_report(ev: Evaluation, out: Path, charts: dict[str, Path]) -> Path:
-    """One self-contained HTML page: the tables and the charts (PNG embedded as data URIs)."""
+def report_html(ev: Evaluation, charts: dict[str, bytes]) -> str:
+    """One self-contained HTML page: the tables and ``render_charts``' PNGs (embedded as data URIs)."""
     from .evaluation import comparison_rows
 
     s = ev.summary
@@ -216,7 +212,7 @@ def write_report(ev: Evaluation, out: Path, charts: dict[str, Path]) -> Path:
     for key, title in (("deferral_curves", "Deferral curves"), ("model_choices", "Model choice"),
                        ("latency", "Latency"), ("task_quality", "Per task")):
         if key in charts:
-            data = base64.b64encode(charts[key].read_bytes()).decode("ascii")
+            data = base64.b64encode(charts[key]).decode("ascii")
             parts.append(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{data}'>")
         if key == "latency" and s["latency"]:
             lat = s["latency"]
@@ -235,6 +231,4 @@ def write_report(ev: Evaluation, out: Path, charts: dict[str, Path]) -> Path:
     parts.append(_table(["chosen \\ oracle", *ids], [[m, *ev.agreement[j].tolist()] for j, m in enumerate(ids)]))
     parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in s["notes"]) + "</ul>")
     parts.append("</body></html>\n")
-    path = out / "report.html"
-    write_atomic(path, "".join(parts))
-    return path
+    return "".join(parts)

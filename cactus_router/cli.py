@@ -1,19 +1,22 @@
-"""The ``cactus-router`` command line. Exit codes: 0 ok, 1 user or data error, 2 usage error."""
+"""The ``cactus-router`` command line. Exit codes: 0 ok, 1 user or data error, 2 usage error, 130/143 SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import click
 import numpy as np
 
-from ._cli_eval import COMMANDS, embedder_option
+from ._cli_eval import COMMANDS, embedder_option, follow_symlinks_option
+from ._files import check_output
 from .cli_cascade import cascade
 from .embedders import DEFAULT_EMBEDDER, NAMES
 from .errors import PromptError, RouterError
@@ -26,8 +29,22 @@ MAX_STDIN_LINE = 1024 * 1024
 EXIT_BROKEN_PIPE = 141
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread (see ``main``); a BaseException, like KeyboardInterrupt, so no
+    ``except Exception`` swallows it and every cleanup on the way out (a temporary file) runs."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    raise _Terminated
+
+
 class _Group(click.Group):
-    """Turns every RouterError (and file errors) into a one-line message and exit code 1."""
+    """Turns every RouterError (and file errors) into a one-line message and exit code 1.
+
+    SIGINT and SIGTERM unwind like an exception, so an interrupted write removes its temporary
+    file, then print one line and exit 130 and 143 (128 + the signal number, as a shell reports).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,6 +54,12 @@ class _Group(click.Group):
             # SIGPIPE's status, and point stdout at /dev/null so the final flush cannot fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(EXIT_BROKEN_PIPE)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted (SIGINT)", err=True)
+            ctx.exit(128 + signal.SIGINT)
+        except _Terminated:
+            click.echo("Error: terminated (SIGTERM)", err=True)
+            ctx.exit(128 + signal.SIGTERM)
         except (RouterError, OSError) as exc:
             raise click.ClickException(" ".join(str(exc).split())) from None
 
@@ -172,8 +195,9 @@ def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | No
               help="Soft-assignment temperature (0 = nearest cluster only), or 'auto'.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
+@follow_symlinks_option
 def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
-          seed: int, output: str) -> None:
+          seed: int, output: str, follow_symlinks: bool) -> None:
     """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?}.
 
     'auto' settings are chosen by cross-validated area under the deferral curve on DATA.
@@ -185,6 +209,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
         raise click.BadParameter("must be a positive integer or 'auto'", param_hint="--k")
     smooth_v = _auto_number(smoothing, "--smoothing")
     temp_v = _auto_number(temperature, "--temperature")
+    check_output(output, follow_symlinks=follow_symlinks)
     rows = read_table(data, queries=queries)
     with click.progressbar(length=len(rows), label="embedding", file=sys.stderr) as bar:
         done = [0]
@@ -195,7 +220,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
 
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
                                 smoothing=smooth_v, temperature=temp_v, progress=progress, provenance={"data": data})
-    profile.save(output)
+    profile.save(output, follow_symlinks=follow_symlinks)
     click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
                err=True)
     left_out = profile.training.get("catalog_models_left_out")
@@ -272,10 +297,11 @@ def models(as_json: bool) -> None:
 @cli.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
-def convert(source: str, output: str) -> None:
+@follow_symlinks_option
+def convert(source: str, output: str, follow_symlinks: bool) -> None:
     """Convert a Nordlys v0.1 / AuroraAI profile (or a v1 one) to a v1 profile file."""
     prof = Profile.load(source)
-    prof.save(output)
+    prof.save(output, follow_symlinks=follow_symlinks)
     click.echo(f"wrote {output} ({prof.source_format} -> v1); it still has no embedder fingerprint", err=True)
 
 
@@ -290,6 +316,7 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM unwinds like Ctrl-C (see ``_Group``)."""
     warnings.formatwarning = _one_line_warning
+    signal.signal(signal.SIGTERM, _raise_terminated)
     cli(prog_name="cactus-router")

@@ -6,18 +6,22 @@ import json
 import os
 import reprlib
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from ._files import first_byte, input_lines, open_input, read_rest, write_atomic
 from ._json import is_unicode
 from .errors import RoutingTableError
 
-#: Largest routing-table file read (bytes).
+#: Largest routing-table file read (bytes); also the limit for prompt and query files.
 MAX_TABLE_BYTES = 1024 * 1024 * 1024
+#: Longest line of a JSONL table, prompt or query file (bytes): a line is parsed whole, so this
+#: bounds the memory one line can take, whatever the file holds.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,6 @@ def _row_from_obj(obj: Any, where: str) -> RoutingRow:
     return RoutingRow(prompt, dict(scores), obj.get("task"), obj.get("id"), None if costs is None else dict(costs))
 
 
-def _lines(text: str) -> list[str]:
-    # JSONL lines end at "\n" only: str.splitlines() would also split at U+2028 and friends,
-    # which may stand unescaped inside a JSON string.
-    return text.split("\n")
-
-
 def read_table(path: str | os.PathLike[str], *, queries: str | os.PathLike[str] | None = None) -> list[RoutingRow]:
     """Read a routing table: JSONL rows, or an LLMRouter JSON list (``{"question", "scores"}``).
 
@@ -80,64 +78,77 @@ def read_table(path: str | os.PathLike[str], *, queries: str | os.PathLike[str] 
             prompt text to fill in each row's task.
 
     Raises:
-        RoutingTableError: unreadable file or a bad row (named by its line or index).
+        RoutingTableError: not a regular file, larger than MAX_TABLE_BYTES, a line longer than
+            MAX_LINE_BYTES, or a bad row (named by its line or index).
     """
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_TABLE_BYTES:
-            raise RoutingTableError(f"{p}: larger than {MAX_TABLE_BYTES >> 30} GB")
-        raw = p.read_bytes()
-        text = raw.decode("utf-8")
-    except OSError as exc:
-        raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        bad_line = raw.count(b"\n", 0, exc.start) + 1
-        raise RoutingTableError(f"{p}:{bad_line}: not UTF-8 text (byte {exc.start})") from None
-    except ValueError as exc:  # e.g. a NUL character in the path
-        raise RoutingTableError(f"cannot read routing table {str(p)!r}: {exc}") from None
-    if text.lstrip().startswith("["):
-        return _read_llmrouter(text, p, queries)
-    if queries is not None:
-        raise RoutingTableError(f"{p}: queries= joins tasks into an LLMRouter JSON list, not into JSONL")
-    rows = []
-    for lineno, line in enumerate(_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            raise RoutingTableError(f"{p}:{lineno}: not valid JSON ({exc})") from None
-        rows.append(_row_from_obj(obj, f"{p}:{lineno}"))
+    with open_input(p, "routing table", RoutingTableError, MAX_TABLE_BYTES) as fh:
+        if first_byte(fh, MAX_TABLE_BYTES) == b"[":
+            raw = read_rest(fh, str(p), "routing table", RoutingTableError, MAX_TABLE_BYTES)
+            return _read_llmrouter(raw, p, queries)
+        if queries is not None:
+            raise RoutingTableError(f"{p}: queries= joins tasks into an LLMRouter JSON list, not into JSONL")
+        rows = []
+        for lineno, line in _table_lines(fh, p):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                raise RoutingTableError(f"{p}:{lineno}: not valid JSON ({exc})") from None
+            rows.append(_row_from_obj(obj, f"{p}:{lineno}"))
     if not rows:
         raise RoutingTableError(f"{p}: no rows")
     return rows
 
 
-def _read_llmrouter(text: str, p: Path, queries: str | os.PathLike[str] | None) -> list[RoutingRow]:
+def _table_lines(fh: BinaryIO, p: Path) -> Iterator[tuple[int, str]]:
+    return input_lines(fh, str(p), RoutingTableError, limit=MAX_TABLE_BYTES, line_limit=MAX_LINE_BYTES)
+
+
+def row_locations(path: str | os.PathLike[str] | None, n: int) -> list[str]:
+    """Where each of the ``n`` rows ``read_table(path)`` returned came from: ``file:line`` or ``file[i]``."""
+    if path is None:
+        return [f"row {i + 1}" for i in range(n)]
+    p = Path(path)
+    with open_input(p, "routing table", RoutingTableError, MAX_TABLE_BYTES) as fh:
+        if first_byte(fh, MAX_TABLE_BYTES) == b"[":
+            return [f"{p}[{i}]" for i in range(n)]
+        lines = [f"{p}:{no}" for no, line in _table_lines(fh, p) if line.strip()]
+    return lines[:n] if len(lines) >= n else [f"row {i + 1}" for i in range(n)]
+
+
+def _read_tasks(queries: str | os.PathLike[str]) -> dict[str, str]:
+    """{query: task_name} from an LLMRouter ``default_query_*.jsonl`` file."""
+    q = Path(queries)
+    tasks: dict[str, str] = {}
+    with open_input(q, "queries file", RoutingTableError, MAX_TABLE_BYTES) as fh:
+        for lineno, line in _table_lines(fh, q):
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                    query, task = obj["query"], obj["task_name"]
+                    if not isinstance(query, str) or not isinstance(task, str):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError, RecursionError):
+                    raise RoutingTableError(f"{q}:{lineno}: expected {{'query', 'task_name'}}") from None
+                tasks[query] = task
+    return tasks
+
+
+def _read_llmrouter(raw: bytes, p: Path, queries: str | os.PathLike[str] | None) -> list[RoutingRow]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = raw.count(b"\n", 0, exc.start) + 1
+        raise RoutingTableError(f"{p}:{bad_line}: not UTF-8 text (byte {exc.start})") from None
     try:
         items = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise RoutingTableError(f"{p}: not valid JSON ({exc})") from None
     if not isinstance(items, list):
         raise RoutingTableError(f"{p}: an LLMRouter table must be a JSON array of rows")
-    tasks: dict[str, str] = {}
-    if queries is not None:
-        try:
-            qtext = Path(queries).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RoutingTableError(f"cannot read queries file {str(queries)!r}: {exc.strerror}") from None
-        except ValueError as exc:  # not UTF-8, or a NUL in the path
-            raise RoutingTableError(f"cannot read queries file {str(queries)!r}: {exc}") from None
-        for lineno, line in enumerate(_lines(qtext), start=1):
-            if line.strip():
-                try:
-                    q = json.loads(line)
-                    query, task = q["query"], q["task_name"]
-                    if not isinstance(query, str) or not isinstance(task, str):
-                        raise TypeError
-                except (ValueError, KeyError, TypeError, RecursionError):
-                    raise RoutingTableError(f"{queries}:{lineno}: expected {{'query', 'task_name'}}") from None
-                tasks[query] = task
+    tasks = {} if queries is None else _read_tasks(queries)
     rows = []
     for i, obj in enumerate(items):
         row = _row_from_obj(obj, f"{p}[{i}]")
@@ -151,10 +162,8 @@ def _read_llmrouter(text: str, p: Path, queries: str | os.PathLike[str] | None) 
     return rows
 
 
-def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str]) -> None:
-    """Write rows as JSONL (atomically)."""
-    from ._json import write_atomic
-
+def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> None:
+    """Write rows as JSONL (atomically; ``follow_symlinks`` as in ``_files.write_atomic``)."""
     lines = []
     for r in rows:
         obj: dict[str, Any] = {"prompt": r.prompt, "scores": dict(r.scores)}
@@ -164,7 +173,7 @@ def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str]) -> Non
         if r.costs is not None:
             obj["costs"] = dict(r.costs)
         lines.append(json.dumps(obj, ensure_ascii=False))
-    write_atomic(path, "\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n", follow_symlinks=follow_symlinks)
 
 
 def score_matrix(rows: Sequence[RoutingRow], model_ids: Sequence[str]) -> np.ndarray:

@@ -70,3 +70,7 @@ def error_to_dict(exc: BaseException) -> dict[str, str]:
     ``{"type": class name, "message": one line}``."""
     message = " ".join(str(exc).split()) or type(exc).__name__
     return {"type": type(exc).__name__, "message": message}
+
+
+class OutputError(RouterError, OSError):
+    """An output path is not a file that may be replaced (a device, pipe, directory, symlink, hard-linked file)."""

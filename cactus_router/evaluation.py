@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from . import baselines as bl
-from ._json import write_atomic
-from .data import RoutingRow, drop_overlap, score_matrix
+from ._files import check_output, write_atomic
+from .data import RoutingRow, drop_overlap, row_locations, score_matrix
 from .embedders import Embedder
 from .errors import ArgumentError, RoutingTableError
 from .metrics import (
@@ -72,17 +72,6 @@ class EvalTable:
     def binary(self) -> bool:
         """Whether every score is 0 or 1 (then quality is accuracy)."""
         return bool(np.isin(self.scores, (0.0, 1.0)).all())
-
-
-def row_locations(path: str | os.PathLike[str] | None, n: int) -> list[str]:
-    """Where each row of a table read by ``read_table`` came from: ``file:line`` or ``file[i]``."""
-    if path is None:
-        return [f"row {i + 1}" for i in range(n)]
-    text = Path(path).read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        return [f"{path}[{i}]" for i in range(n)]
-    lines = [f"{path}:{no}" for no, line in enumerate(text.split("\n"), start=1) if line.strip()]
-    return lines[:n] if len(lines) >= n else [f"row {i + 1}" for i in range(n)]
 
 
 def eval_table(rows: Sequence[RoutingRow], profile: Profile, *, source: str | os.PathLike[str] | None = None
@@ -597,21 +586,21 @@ def markdown_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(ev: Evaluation, out_dir: str | os.PathLike[str], *, charts: bool = True, report: bool = False
-                  ) -> list[Path]:
+def write_outputs(ev: Evaluation, out_dir: str | os.PathLike[str], *, charts: bool = True, report: bool = False,
+                  follow_symlinks: bool = False) -> list[Path]:
     """Write results.json, summary.json, agreement_matrix.csv, deferral_curve.csv, charts, report.html.
+
+    Every file is checked, then each is written by ``_files.write_atomic`` (``follow_symlinks`` as there).
 
     Raises:
         RouterError: charts or the report were asked for and matplotlib is missing.
+        OutputError: one of the files exists and is not a regular file (or is a symbolic link).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    files: dict[str, str | bytes] = {}
     ids = ev.table.model_ids
 
-    def put(name: str, text: str) -> None:
-        write_atomic(out / name, text)
-        written.append(out / name)
+    def put(name: str, data: str | bytes) -> None:
+        files[name] = data
 
     put("results.json", json.dumps({"models": list(ids), "decisions": ev.decisions}, ensure_ascii=False) + "\n")
     put("summary.json", json.dumps(ev.summary, indent=1) + "\n")
@@ -634,8 +623,15 @@ def write_outputs(ev: Evaluation, out_dir: str | os.PathLike[str], *, charts: bo
     if charts or report:
         from . import charts as ch
 
-        pngs = ch.write_charts(ev, out)
-        written += list(pngs.values())
+        pngs = ch.render_charts(ev)
+        for name, png in pngs.items():
+            put(f"{name}.png", png)
         if report:
-            written.append(ch.write_report(ev, out, pngs))
-    return written
+            put("report.html", ch.report_html(ev, pngs))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in files:  # refuse before any file changes, so the folder is not left half old, half new
+        check_output(out / name, follow_symlinks=follow_symlinks)
+    for name, data in files.items():
+        write_atomic(out / name, data, follow_symlinks=follow_symlinks)
+    return [out / name for name in files]

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._json import free_form_problem, loads_limited, read_limited, write_atomic
+from ._files import read_input, write_atomic
+from ._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from ._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from .errors import ProfileError
 
@@ -179,7 +180,7 @@ class Profile:
             ProfileError: the file is missing, is not JSON, or fails validation (with its JSON path).
         """
         path = _resolve(source)
-        return cls.from_json(read_limited(path, "profile", ProfileError), what=str(path))
+        return cls.from_json(read_input(path, "profile", ProfileError, MAX_PROFILE_BYTES), what=str(path))
 
     @classmethod
     def from_json(cls, data: bytes | str, *, what: str = "profile") -> Profile:
@@ -240,9 +241,14 @@ class Profile:
         """Serialise to v1 JSON: compact, key order fixed, so equal profiles give equal bytes."""
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False) + "\n"
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the v1 JSON atomically (a temporary file renamed over ``path``)."""
-        write_atomic(path, self.to_json())
+    def save(self, path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> None:
+        """Write the v1 JSON atomically (a temporary file renamed over ``path``).
+
+        Raises:
+            OutputError: path is not a regular file, or is a symbolic link and follow_symlinks
+                is false (see ``cactus_router._files.write_atomic``).
+        """
+        write_atomic(path, self.to_json(), follow_symlinks=follow_symlinks)
 
     def __repr__(self) -> str:
         return (

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cactus_router._json import write_atomic
+from cactus_router._files import write_atomic
 from cactus_router.cascade import extract_answer
 from cactus_router.cascade.table import row_from_obj, row_to_obj
 

@@ -33,7 +33,7 @@ def llmrouter_models(train_rows: list) -> list[dict]:
     return [{"id": m, "cost": (prices[m]["input_price"] + prices[m]["output_price"]) / 2} for m in scored]
 
 
-def build(out: Path) -> None:
+def build(out: Path, follow_symlinks: bool = False) -> None:
     test = read_table(DATA / "test.json", queries=DATA / "default_query_test.jsonl")
     rows = drop_overlap(read_table(DATA / "train.json", queries=DATA / "default_query_train.jsonl"), test)
 
@@ -55,16 +55,18 @@ def build(out: Path) -> None:
         },
     )
     print(file=sys.stderr)
-    profile.save(out)
+    profile.save(out, follow_symlinks=follow_symlinks)
     print(f"wrote {out} (k={profile.k}, {out.stat().st_size} bytes)", file=sys.stderr)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="rebuild to a temporary file and compare bytes")
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="if the profile file is a symbolic link, write to the file it points to")
     args = parser.parse_args()
     if not args.check:
-        build(OUT)
+        build(OUT, args.follow_symlinks)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "default.json"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._json import write_atomic
+from .._files import write_atomic
 from ..errors import CascadeTableError
 from ..metrics import CurvePoint, area
 from .deciders import (
