@@ -18,9 +18,13 @@ from cr_workspace import one_line_error, workspace
 from cactus_router import Profile, ProfileError, RoutingTableError
 from cactus_router._json import MAX_PROFILE_BYTES
 from cactus_router.calibration import read_prompts
+from cactus_router.cascade.model import Cascade
+from cactus_router.cascade.table import read_verification_table
 from cactus_router.catalog import load_models
 from cactus_router.cli import cli
 from cactus_router.data import MAX_LINE_BYTES, MAX_TABLE_BYTES, read_table, row_locations
+from cactus_router.errors import BackendConfigError, CascadeTableError
+from cactus_router.generation.config import MAX_CONFIG_BYTES, load_backends
 
 #: Address space a reader may add while a test runs it: a reader that does not bound its input
 #: then fails with MemoryError (failing the test) instead of exhausting the machine.
@@ -105,6 +109,9 @@ _READERS: dict[str, tuple[Callable[[Path, dict[str, Path]], Any], type[Exception
                      MAX_TABLE_BYTES, True),
     "prompts file": (lambda p, ws: read_prompts(p), RoutingTableError, MAX_TABLE_BYTES, True),
     "row locations": (lambda p, ws: row_locations(p, 1), RoutingTableError, MAX_TABLE_BYTES, True),
+    "backend config": (lambda p, ws: load_backends(p), BackendConfigError, MAX_CONFIG_BYTES, False),
+    "verification table": (lambda p, ws: read_verification_table(p), CascadeTableError, MAX_TABLE_BYTES, False),
+    "cascade": (lambda p, ws: Cascade.load(p), CascadeTableError, MAX_PROFILE_BYTES, False),
 }
 _CASES = [(reader, kind) for reader, (*_, lines) in _READERS.items() for kind in _EXPECTED
           if lines or kind != "long-line"]

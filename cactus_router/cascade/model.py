@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_atomic
+from .._files import read_input, write_atomic
+from .._json import MAX_PROFILE_BYTES, loads_limited
 from ..errors import CascadeTableError
 from ..metrics import CurvePoint, area
 from .deciders import (
@@ -63,10 +64,7 @@ class Cascade:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Cascade:
         p = Path(path)
-        try:
-            obj = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CascadeTableError(f"cannot read cascade {str(p)!r}: {exc}") from None
+        obj = loads_limited(read_input(p, "cascade", CascadeTableError, MAX_PROFILE_BYTES), str(p), CascadeTableError)
         return cls.from_dict(obj, str(p))
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import read_input
+from ..data import MAX_TABLE_BYTES
 from ..errors import CascadeTableError
 
 _FIELDS = {"prompt", "id", "task", "answers", "verification", "samples", "scores", "costs", "verify_costs"}
@@ -98,11 +100,12 @@ def read_verification_table(path: str | os.PathLike[str]) -> list[VerificationRo
     """Every row of a verification table (JSONL); a bad row is one CascadeTableError naming line and field."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CascadeTableError(f"cannot read verification table {str(p)!r}: {exc.strerror or exc}") from None
+        text = read_input(p, "verification table", CascadeTableError, MAX_TABLE_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CascadeTableError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # JSONL lines end at "\n" only (str.splitlines would also split inside a string at U+2028).
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

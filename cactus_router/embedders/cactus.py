@@ -10,7 +10,6 @@ Finding, opening and probing the library and starting the engine with telemetry 
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import weakref
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .._files import read_input
+from .._json import loads_limited
 from .._libcactus import EMBED_SYMBOLS, libcactus_info, load_libcactus, start_engine
 from ..errors import EmbedderError, PromptError
 from ._base import BaseEmbedder
@@ -34,13 +35,17 @@ DIM_PROBE = "dimension probe"
 _ERR_BUFFER_TOO_SMALL = -2
 
 
+#: Largest bundle manifest read (a few lines of JSON).
+MANIFEST_BYTES = 1024 * 1024
+
 def _bundle_name(path: Path) -> str:
     """A stable identity for the bundle: its manifest's model_id, else its directory name."""
     try:
-        manifest = json.loads((path / "components" / "manifest.json").read_text(encoding="utf-8"))
+        raw = read_input(path / "components" / "manifest.json", "bundle manifest", EmbedderError, MANIFEST_BYTES)
+        manifest = loads_limited(raw, "bundle manifest", EmbedderError)
         model_id = manifest.get("model_id") if isinstance(manifest, dict) else None
-    except (OSError, ValueError):
-        model_id = None
+    except EmbedderError:
+        model_id = None  # no readable manifest: the directory name identifies the bundle
     ident = model_id if isinstance(model_id, str) and model_id.strip() else path.name
     return "cactus:" + ident.strip().lower()
 

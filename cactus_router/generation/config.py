@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import read_input
 from .._paths import install_hint
 from ..errors import BackendConfigError
 from ._types import Generator
@@ -40,6 +41,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "lib_path": (str,), "telemetry": (bool,),
 }
 
+
+#: Largest backend config file read: a list of model ids and URLs, never megabytes.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 def _toml() -> Any:
     if sys.version_info >= (3, 11):
@@ -140,10 +144,11 @@ def parse_backends(text: str, *, where: str = "backend config", base: str | os.P
 def load_backends(path: str | os.PathLike[str]) -> BackendConfig:
     """Read a backend config file (TOML); relative paths in it are taken from its folder."""
     p = Path(path)
+    data = read_input(p, "backend config", BackendConfigError, MAX_CONFIG_BYTES)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BackendConfigError(f"cannot read backend config {str(p)!r}: {exc.strerror or exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BackendConfigError(f"{p}: not UTF-8 text (byte {exc.start}); a backend config is TOML") from None
     return parse_backends(text, where=str(p), base=p.parent)
 
 
