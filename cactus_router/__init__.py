@@ -4,7 +4,6 @@
     >>> Router.load("default").route("What is the capital of France?").model  # doctest: +SKIP
 """
 
-from .catalog import ModelSpec, cactus_catalog
 from .errors import (
     ArgumentError,
     CoreError,
@@ -20,7 +19,8 @@ from .errors import (
     RoutingTableError,
     error_to_dict,
 )
-from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, UnverifiedEmbedderWarning
+from .profile import EmbedderInfo, ModelInfo, ModelSpec, Profile, RoutingDefaults, UnverifiedEmbedderWarning
+from .profile.catalog import cactus_catalog
 from .routing import Applied, Decision, DecisionBatch, Explanation, ModelTerm, Policy, Router, RouteRequest
 
 __version__ = "0.1.0"

@@ -282,7 +282,7 @@ def info(profile: str, as_json: bool) -> None:
 @json_option
 def models(as_json: bool) -> None:
     """List the Cactus on-device model catalog (cost = size in MB)."""
-    from .catalog import cactus_catalog
+    from .profile.catalog import cactus_catalog
 
     cat = cactus_catalog()
     if as_json:

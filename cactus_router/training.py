@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import ModelSpec, load_models
 from .data import RoutingRow, score_matrix
 from .embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from .errors import ArgumentError, RoutingTableError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 from .profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults
+from .profile.catalog import load_models
 from .routing import Pipeline, RouteRequest
 
 #: ``models=TABLE_MODELS``: every model the rows score, costing its mean per-prompt cost in the rows.
@@ -37,7 +37,7 @@ def embed_rows(embedder: Embedder, prompts: Sequence[str], progress: Progress | 
     return out
 
 
-def table_models(rows: Sequence[RoutingRow]) -> list[ModelSpec]:
+def table_models(rows: Sequence[RoutingRow]) -> list[ModelInfo]:
     """Every model the rows score, in id order, costing its mean over the rows' per-prompt ``costs``.
 
     Raises:
@@ -52,7 +52,7 @@ def table_models(rows: Sequence[RoutingRow]) -> list[ModelSpec]:
     if bare:
         raise RoutingTableError(f"models={TABLE_MODELS!r} takes each model's cost from the rows' 'costs', and no row "
                                 f"gives one for {', '.join(map(repr, bare))}; add costs, or pass a model list")
-    return [ModelSpec.from_dict({"id": m, "cost": float(np.mean(totals[m]))}, "mean of the rows' costs")
+    return [ModelInfo.from_dict({"id": m, "cost": float(np.mean(totals[m]))}, f"mean of the rows' costs ({m})")
             for m in sorted(totals)]
 
 
@@ -205,7 +205,7 @@ def train(
         models: ``"cactus"`` (the catalog models the rows score; the others are listed in the
             profile's ``training.catalog_models_left_out``), ``"table"`` (every model the rows score, costing its
             mean per-prompt cost in the rows), a JSON model-list path, or a list of
-            ModelSpec/dicts. Every model must be scored by at least one row.
+            ModelInfo/dicts. Every model must be scored by at least one row.
         embedder: an Embedder or a name (see ``cactus_router.embedders.NAMES``).
         k: number of clusters, or ``"auto"``.
         smoothing: pseudo-rows shrinking each cluster's rate toward the model's global rate (a Beta

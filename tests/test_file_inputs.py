@@ -20,11 +20,11 @@ from cactus_router._json import MAX_PROFILE_BYTES
 from cactus_router.calibration import read_prompts
 from cactus_router.cascade.model import Cascade
 from cactus_router.cascade.table import read_verification_table
-from cactus_router.catalog import load_models
 from cactus_router.cli import cli
 from cactus_router.data import MAX_LINE_BYTES, MAX_TABLE_BYTES, read_table, row_locations
 from cactus_router.errors import BackendConfigError, CascadeTableError
 from cactus_router.generation.config import MAX_CONFIG_BYTES, load_backends
+from cactus_router.profile.catalog import load_models
 
 #: Address space a reader may add while a test runs it: a reader that does not bound its input
 #: then fails with MemoryError (failing the test) instead of exhausting the machine.

@@ -1,0 +1,169 @@
+"""The profile's data model: the embedder it was built with, its models, how it routes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError
+
+CAPABILITIES = frozenset({"text", "tools", "vision", "embed"})
+#: The one set of bounds on a model's facts, for profiles and model lists alike.
+MAX_COST = 1e12
+MAX_SIZE_MB = 1e9
+MAX_TOKENS_PER_SEC = 1e9
+MAX_CONTEXT_LENGTH = 2**31
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def freeze_arrays(obj: Any, **dtypes: Any) -> None:
+    """Replace a frozen dataclass's array fields by read-only copies: learned state is immutable."""
+    for name, dtype in dtypes.items():
+        value = getattr(obj, name)
+        if value is not None:
+            object.__setattr__(obj, name, _ro(np.array(value, dtype=dtype)))
+
+
+def thaw(obj: Any) -> Any:
+    """Plain dicts and lists of a frozen free-form tree (for JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): thaw(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [thaw(v) for v in obj]
+    return obj
+
+
+def freeze(obj: Any) -> Any:
+    """A read-only copy of a free-form tree of dicts and lists."""
+    if isinstance(obj, dict):
+        return MappingProxyType({k: freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(freeze(v) for v in obj)
+    return obj
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """Which embedder a profile was built with, and its probe embeddings (the fingerprint)."""
+
+    name: str
+    dim: int
+    fingerprint: str | None = None
+    probe_texts: tuple[str, ...] = ()
+    probe_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self, probe_vectors=np.float64)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One routable model: its cost and optional facts and, once trained, its per-cluster error
+    rates with the labelled-prompt counts behind them.
+
+    Without rates (empty arrays) it is a model to train for (what the Cactus catalog and model lists hold);
+    a Profile's models all have them. Build one from JSON data with ``from_dict``, which checks
+    every fact against the one set of bounds (``MAX_COST`` and the rest).
+    """
+
+    id: str
+    cost: float
+    error_rates: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False, repr=False)
+    size_mb: float | None = None
+    tokens_per_sec: float | None = None
+    context_length: int | None = None
+    capabilities: frozenset[str] = frozenset({"text"})
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self, error_rates=np.float64, counts=np.int64)
+
+    @property
+    def trained(self) -> bool:
+        """Whether the model has error rates (and counts): empty arrays until trained."""
+        return self.error_rates.size > 0
+
+    @property
+    def overall_error_rate(self) -> float:
+        """The error rate over all clusters, weighted by the labelled prompts behind each.
+
+        Raises:
+            ArgumentError: the model has no error rates yet.
+        """
+        if not self.trained:
+            raise ArgumentError(f"model {self.id!r} has no error rates yet; train a profile for it")
+        total = int(self.counts.sum())
+        return float((self.error_rates * self.counts).sum() / total) if total else float(self.error_rates.mean())
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "model") -> ModelInfo:
+        """A model to train for from ``{"id", "cost"?, "size_mb"?, "tokens_per_sec"?,
+        "context_length"?, "capabilities"?}``; the cost defaults to size_mb.
+
+        Raises:
+            RoutingTableError: a fact is missing, of the wrong type or out of bounds.
+        """
+        from ..errors import RoutingTableError
+        from .validate import Validator, model_facts
+
+        return cls(**model_facts(Validator(where, RoutingTableError), d, "$", model_list=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model's facts (and rates, when trained) as a profile stores them."""
+        entry: dict[str, Any] = {"id": self.id, "cost": self.cost}
+        if self.size_mb is not None:
+            entry["size_mb"] = self.size_mb
+        if self.tokens_per_sec is not None:
+            entry["tokens_per_sec"] = self.tokens_per_sec
+        if self.context_length is not None:
+            entry["context_length"] = self.context_length
+        entry["capabilities"] = sorted(self.capabilities)
+        if self.trained:
+            entry["error_rates"] = rounded(self.error_rates)
+            entry["counts"] = [int(c) for c in self.counts]
+        return entry
+
+
+#: Kept for code written against the earlier name: a model before training is a ModelInfo.
+ModelSpec = ModelInfo
+
+
+def rounded(a: np.ndarray) -> Any:
+    """An array as nested lists of floats rounded to 6 decimals (how profiles are saved)."""
+    return np.round(np.asarray(a, dtype=np.float64), 6).tolist()
+
+
+@dataclass(frozen=True)
+class RoutingDefaults:
+    """How a profile routes.
+
+    Attributes:
+        lambda_min, lambda_max, cost_bias: the cost knob,
+            ``lambda = lambda_min + cost_bias * (lambda_max - lambda_min)``.
+        temperature: 0 = a model's expected error is its rate in the nearest cluster; > 0 = a
+            mix of its rates over all clusters, weighted by softmax(similarity / temperature).
+        ood_threshold: a prompt whose best cluster similarity is below this is out of
+            distribution (None: never); the router then applies the fallback policy.
+        fallback: the model id used for out-of-distribution prompts; None = the eligible model
+            with the lowest overall error rate (the most reliable).
+    """
+
+    lambda_min: float = 0.0
+    lambda_max: float = 2.0
+    cost_bias: float = 0.5
+    temperature: float = 0.0
+    ood_threshold: float | None = None
+    fallback: str | None = None
+
+    def lam(self, cost_bias: float | None = None) -> float:
+        """The lambda that ``cost_bias`` (default: the profile's) stands for."""
+        b = self.cost_bias if cost_bias is None else cost_bias
+        return self.lambda_min + b * (self.lambda_max - self.lambda_min)
