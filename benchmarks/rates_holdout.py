@@ -26,7 +26,7 @@ import numpy as np
 
 from cactus_router.data import drop_overlap, read_table, score_matrix
 from cactus_router.embedders import DEFAULT_EMBEDDER, get_embedder
-from cactus_router.training import SELECTION_LAMBDAS, _folds, deferral_area, embed_rows, error_rates, fit_kmeans
+from cactus_router.training import SELECTION_LAMBDAS, cv_folds, deferral_area, embed_rows, error_rates, fit_kmeans
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "llmrouter"
@@ -52,7 +52,7 @@ def main() -> int:
     x = embed_rows(get_embedder(args.embedder), [r.prompt for r in rows])
     areas: dict[tuple[int, float, float, str], list[float]] = {}
     for seed in range(args.seeds):
-        for fold, (fit, val) in enumerate(_folds(len(x), 3, seed)):
+        for fold, (fit, val) in enumerate(cv_folds(len(x), 3, seed)):
             print(f"seed {seed}, fold {fold}", file=sys.stderr, flush=True)
             val = val[~np.isnan(scores[val]).any(axis=1)]
             perm = np.random.default_rng(seed).permutation(fit)

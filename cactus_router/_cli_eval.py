@@ -108,7 +108,7 @@ def eval_command(profile: str, data: str, queries: str | None, out: str | None, 
 def calibrate_command(profile: str, prompts: str, targets: tuple[str, ...], output: str | None,
                       embedder: str | None, as_json: bool, follow_symlinks: bool) -> None:
     """Set PROFILE's default cost_bias to the lowest one whose routing of PROMPTS meets every --target."""
-    from .calibration import Target, calibrate, read_prompts
+    from .training import Target, calibrate, read_prompts
 
     try:
         goals = [Target.parse(t) for t in targets]
@@ -149,8 +149,8 @@ def add_model_command(profile: str, model_id: str, cost: float, size_mb: float |
                       labels: str, queries: str | None, smoothing: float | None, output: str | None,
                       embedder: str | None, follow_symlinks: bool) -> None:
     """Add a model to PROFILE from labelled prompts, keeping its centroids (no re-clustering)."""
-    from .calibration import add_model
     from .data import read_table
+    from .training import add_model
 
     dest = _output_path(profile, output, follow_symlinks)
     added = add_model(Profile.load(profile), read_table(labels, queries=queries), model_id, cost, size_mb=size_mb,

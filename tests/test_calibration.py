@@ -11,10 +11,19 @@ from click.testing import CliRunner
 from test_evaluation import _group  # the evaluation commands on a group (cli.py wires them for users)
 
 from cactus_router import Profile, ProfileError, Router, RouterError, RoutingTableError
-from cactus_router.calibration import Target, add_model, calibrate, read_prompts, routing_figures
 from cactus_router.data import RoutingRow, drop_overlap, read_table, write_table
 from cactus_router.embedders.hashing import HashEmbedder
-from cactus_router.training import embed_rows, error_rates, fit_kmeans, train
+from cactus_router.training import (
+    Target,
+    add_model,
+    calibrate,
+    embed_rows,
+    error_rates,
+    fit_kmeans,
+    read_prompts,
+    routing_figures,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LLMROUTER = ROOT / "data" / "llmrouter"

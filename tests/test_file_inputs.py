@@ -17,7 +17,6 @@ from cr_workspace import one_line_error, workspace
 
 from cactus_router import Profile, ProfileError, RoutingTableError
 from cactus_router._json import MAX_PROFILE_BYTES
-from cactus_router.calibration import read_prompts
 from cactus_router.cascade.model import Cascade
 from cactus_router.cascade.table import read_verification_table
 from cactus_router.cli import cli
@@ -25,6 +24,7 @@ from cactus_router.data import MAX_LINE_BYTES, MAX_TABLE_BYTES, read_table, row_
 from cactus_router.errors import BackendConfigError, CascadeTableError
 from cactus_router.generation.config import MAX_CONFIG_BYTES, load_backends
 from cactus_router.profile.catalog import load_models
+from cactus_router.training import read_prompts
 
 #: Address space a reader may add while a test runs it: a reader that does not bound its input
 #: then fails with MemoryError (failing the test) instead of exhausting the machine.

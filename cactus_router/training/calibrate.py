@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ._files import input_lines, open_input
-from .data import MAX_LINE_BYTES, MAX_TABLE_BYTES, RoutingRow, score_matrix
-from .embedders import Embedder
-from .errors import ProfileError, RouterError, RoutingTableError
-from .profile import CAPABILITIES, ModelInfo, Profile
-from .routing import Router
-from .training import embed_rows, error_rates
+from .._files import input_lines, open_input
+from ..data import MAX_LINE_BYTES, MAX_TABLE_BYTES, RoutingRow, score_matrix
+from ..embedders import Embedder
+from ..errors import ProfileError, RouterError, RoutingTableError
+from ..profile import CAPABILITIES, ModelInfo, Profile
+from ..routing import Router
+from .rates import embed_rows, error_rates
 
 #: cost_bias values tried by calibrate (steps of 0.001).
 BIAS_GRID = np.round(np.linspace(0.0, 1.0, 1001), 3)
