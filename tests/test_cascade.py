@@ -16,7 +16,7 @@ from cactus_router.cascade.model import Cascade, train_cascade
 from cactus_router.cascade.router import CascadeRouter
 from cactus_router.cascade.signals import Score
 from cactus_router.cascade.table import read_verification_table, row_from_obj
-from cactus_router.cli_cascade import cascade
+from cactus_router.cli.cascade import cascade
 from cactus_router.errors import CascadeTableError, GenerationError
 from cactus_router.generation import CallableGenerator
 from cactus_router.metrics import CurvePoint

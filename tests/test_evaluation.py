@@ -6,7 +6,6 @@ import csv
 import json
 import sys
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -314,16 +313,9 @@ def test_charts_without_matplotlib_say_how_to_install_it(trained, tmp_path, monk
 
 
 def _group():
-    from cactus_router._cli_eval import COMMANDS
-    from cactus_router.cli import _Group
+    from cactus_router.cli import cli
 
-    @click.group(cls=_Group)
-    def group() -> None:
-        """Throwaway group carrying the evaluation commands."""
-
-    for command in COMMANDS:
-        group.add_command(command)
-    return group
+    return cli
 
 
 def test_eval_command(trained, tmp_path):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from .errors import RouterError
+from ..errors import RouterError
 
 
 class _CascadeGroup(click.Group):
@@ -55,8 +54,8 @@ def cascade() -> None:
 def train_cmd(table: str, out: str, chain: str | None, method: str, cost_weight: float, folds: int, seed: int
               ) -> None:
     """Fit a cascade on TABLE (the POMDP's bins by cross-validation) and write it to OUT."""
-    from .cascade.model import train_cascade
-    from .cascade.table import read_verification_table
+    from ..cascade.model import train_cascade
+    from ..cascade.table import read_verification_table
 
     rows = read_verification_table(table)
     c = train_cascade(rows, _chain(rows, chain), method=method, cost_weight=cost_weight, folds=folds, seed=seed,
@@ -68,7 +67,7 @@ def train_cmd(table: str, out: str, chain: str | None, method: str, cost_weight:
 
 def _router_choices(profile: str, embedder: str | None, test: list[Any], chain: list[str]) -> list[np.ndarray]:
     """The router's pick among the chain for each test prompt, at 21 cost_bias settings from 0 to 1."""
-    from .router import Router
+    from ..routing import Router
 
     router = Router.load(profile, embedder=embedder) if embedder else Router.load(profile)
     prompts = [r.prompt for r in test]
@@ -90,8 +89,8 @@ def _router_choices(profile: str, embedder: str | None, test: list[Any], chain: 
 def eval_cmd(table: str, chain: str | None, train_share: float, seed: int, profile: str | None,
              embedder: str | None, bootstrap: int, as_json: bool) -> None:
     """Fit every decider on a split of TABLE and report curves, areas and IBC lift on the other rows."""
-    from .cascade.evaluate import evaluate_cascades, markdown
-    from .cascade.table import read_verification_table
+    from ..cascade.evaluate import evaluate_cascades, markdown
+    from ..cascade.table import read_verification_table
 
     if not 0.0 < train_share < 1.0:
         raise click.BadParameter("must be in (0, 1)", param_hint="--train-share")
@@ -104,7 +103,3 @@ def eval_cmd(table: str, chain: str | None, train_share: float, seed: int, profi
 
 
 __all__ = ["cascade", "split_rows"]
-
-
-if __name__ == "__main__":  # python -m cactus_router.cli_cascade, until the group is registered in cli.py
-    cascade(prog_name=f"{Path(__file__).stem}")
