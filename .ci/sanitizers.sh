@@ -95,7 +95,8 @@ echo "ok: AddressSanitizer reported the deliberate heap-buffer-overflow"
 step "1/3 pytest (C-facing suites) against the sanitized module"
 run_sanitized -m pytest -q -p no:cacheprovider -x \
     "$REPO/tests/test_core.py" "$REPO/tests/test_router.py" "$REPO/tests/test_concurrency.py" \
-    "$REPO/tests/test_hostile_profiles.py" -k "not cli and not tiny_routing_temperature"
+    "$REPO/tests/test_hostile_profiles.py" "$REPO/tests/test_hostile_embedders.py" "$REPO/tests/test_policies.py" \
+    -k "not cli and not tiny_routing_temperature"
 
 # -----------------------------------------------------------------------------------------------
 step "2/3 libFuzzer: fuzz/fuzz_core.c for ${FUZZ_SECONDS}s (clang -fsanitize=fuzzer,address,undefined)"
