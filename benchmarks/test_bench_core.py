@@ -91,6 +91,27 @@ def test_route_embedding_default_reference(benchmark):
               prof.routing.lam(), prof.routing.temperature)
 
 
+def _subsets(ids):
+    """Every non-empty subset of the model ids, as allow lists: more than the eligibility cache holds."""
+    import itertools
+
+    return [list(c) for r in range(1, len(ids) + 1) for c in itertools.combinations(ids, r)]
+
+
+def test_route_embedding_constrained(benchmark):
+    """One fixed allow list, as an app with a fixed set of installed models routes: cache hits."""
+    prof, router, e = _setup(16, 384)
+    allow = list(prof.model_ids[:6])
+    benchmark(router.route_embedding, e, allow=allow)
+
+
+def test_route_embedding_constrained_reference(benchmark):
+    """A different allow list on every call (4,095 of them), so the eligibility cache misses."""
+    prof, router, e = _setup(16, 384)
+    subsets = iter(_subsets(prof.model_ids) * 50)
+    benchmark(lambda: router.route_embedding(e, allow=next(subsets)))
+
+
 BATCH = 10_000
 
 

@@ -68,6 +68,7 @@ def test_eligibility_cache_overflow_keeps_decisions(router, monkeypatch):
     """Cached eligibility masks give the batch path's decisions, also across masks and cost_bias
     values that overflow and clear the cache."""
     monkeypatch.setattr("cactus_router.routing.scorer.ELIGIBILITY_CACHE_SIZE", 2)
+    router = Router(router.profile, router.embedder)  # the limit is read when a router is built
     ids = router.profile.model_ids
     prompts = [f"question number {i} about {w}" for i, w in enumerate(["maths", "code", "poems", "law"] * 4)]
     calls = [{}, {"cost_bias": 0.9}, {"allow": ids[:2]}, {"allow": ids[1:], "cost_bias": 0.1}, {"allow": ids[::2]}]

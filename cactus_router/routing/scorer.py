@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,11 @@ from ..errors import NoEligibleModelError
 from ..profile import Profile
 from .request import RouteRequest
 
-#: Eligibility masks kept per scorer (one per distinct set of constraints); cleared when full.
+#: Eligibility masks kept per scorer (one per distinct set of constraints), at most this many
+#: bytes in all (an entry holds a mask and the eligible indices: about 40 bytes per model);
+#: cleared when full. An application routes with a few fixed constraint sets, which then cost a
+#: dictionary lookup instead of a pass over the models (benchmarks/test_bench_core.py).
+ELIGIBILITY_CACHE_BYTES = 4 * 1024 * 1024
 ELIGIBILITY_CACHE_SIZE = 256
 
 
@@ -25,14 +29,11 @@ class Eligibility:
         mask: uint8 per model (1 = eligible), or None when every model is.
         buffer: the C view of ``mask`` (NULL for None); valid while this object lives.
         indices: the eligible model indices, in profile order.
-        overall_cache: rankings on the overall error rates, keyed by lambda (a cache: see
-            ``Scorer.overall``).
     """
 
     mask: np.ndarray | None
     buffer: Any
     indices: tuple[int, ...]
-    overall_cache: dict[float, _native.Routed] = field(default_factory=dict, repr=False)
 
     def allows(self, j: int) -> bool:
         """Whether model index ``j`` is eligible."""
@@ -43,11 +44,11 @@ class Scorer:
     """Scores embeddings with a profile's cluster rule: the one path that routing, training's
     cross-validation, evaluation and calibration all go through (via ``Pipeline``).
 
-    Immutable after construction but for its caches, which are locked and bounded.
+    Immutable after construction but for its eligibility cache, which is locked and bounded.
     """
 
-    __slots__ = ("ids", "costs", "overall_errors", "temperature", "index", "_overall", "_profile", "_cache",
-                 "_lock", "_all")
+    __slots__ = ("ids", "costs", "overall_errors", "temperature", "index", "_overall", "_profile",
+                 "_eligibility_cache", "_eligibility_limit", "_lock", "_all")
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
@@ -58,7 +59,8 @@ class Scorer:
         self.index = _native.Index(profile.centroids, profile.error_matrix(), self.costs)
         # Overall error rates as a one-cluster index: the same C scoring, with no cluster to pick.
         self._overall = _native.Index(np.ones((1, 1)), self.overall_errors[None, :], self.costs)
-        self._cache: dict[tuple[Any, ...], Eligibility] = {}
+        self._eligibility_cache: dict[tuple[Any, ...], Eligibility] = {}
+        self._eligibility_limit = max(1, min(ELIGIBILITY_CACHE_SIZE, ELIGIBILITY_CACHE_BYTES // (40 * len(self.ids))))
         self._lock = threading.Lock()
         self._all = Eligibility(None, _native.mask_buffer(None), tuple(range(len(self.ids))))
 
@@ -71,14 +73,14 @@ class Scorer:
         if not request.require and request.allow is None and request.max_size_mb is None:
             return self._all
         key = request.constraints
-        hit = self._cache.get(key)
+        hit = self._eligibility_cache.get(key)
         if hit is not None:
             return hit
         entry = self._eligibility(request)
         with self._lock:
-            if len(self._cache) >= ELIGIBILITY_CACHE_SIZE:
-                self._cache.clear()
-            return self._cache.setdefault(key, entry)
+            if len(self._eligibility_cache) >= self._eligibility_limit:
+                self._eligibility_cache.clear()
+            return self._eligibility_cache.setdefault(key, entry)
 
     def _eligibility(self, request: RouteRequest) -> Eligibility:
         if request.allow is not None:
@@ -112,15 +114,9 @@ class Scorer:
 
     def overall(self, eligibility: Eligibility, lam: float) -> _native.Routed:
         """The eligible models ranked on their overall error rates with the same lambda and the
-        same tie-breaks as the cluster rule (cached per eligibility and lambda, bounded)."""
-        hit = eligibility.overall_cache.get(lam)
-        if hit is None:
-            hit = self._overall.route(_ONE, eligibility.buffer, lam, 0.0)
-            with self._lock:
-                if len(eligibility.overall_cache) >= ELIGIBILITY_CACHE_SIZE:
-                    eligibility.overall_cache.clear()
-                eligibility.overall_cache[lam] = hit
-        return hit
+        same tie-breaks as the cluster rule: one C call on a one-cluster index (about a
+        microsecond, so not cached)."""
+        return self._overall.route(_ONE, eligibility.buffer, lam, 0.0)
 
     def similarities(self, vec: np.ndarray) -> np.ndarray:
         """Cosine similarity of one embedding to every centroid."""
