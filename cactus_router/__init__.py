@@ -2,7 +2,17 @@
 
     >>> from cactus_router import Router
     >>> Router.load("default").route("What is the capital of France?").model  # doctest: +SKIP
+
+The public layers, each a subpackage with its own ``__all__``: ``routing`` (requests, the
+scorer, policies, decisions, the router), ``profile`` (the data model and file formats),
+``training`` (train, calibrate, add_model), ``evaluation``, ``embedders``, ``generation`` (text
+generation backends), ``cascade`` (generate, verify, escalate) and ``errors``. The names below are
+the everyday ones; ``train``, ``calibrate``, ``add_model``, ``evaluate``, ``read_table`` and
+``write_table`` are imported on first use, so ``import cactus_router`` stays light.
 """
+
+from importlib import import_module
+from typing import Any
 
 from .errors import (
     ArgumentError,
@@ -24,6 +34,26 @@ from .profile.catalog import cactus_catalog
 from .routing import Applied, Decision, DecisionBatch, Explanation, ModelTerm, Policy, Router, RouteRequest
 
 __version__ = "0.1.0"
+
+#: Names imported on first use: (module, attribute); a layer maps to itself.
+_LAZY = {
+    "train": ("training", "train"),
+    "calibrate": ("training", "calibrate"),
+    "add_model": ("training", "add_model"),
+    "evaluate": ("evaluation", "evaluate"),
+    "read_table": ("data", "read_table"),
+    "write_table": ("data", "write_table"),
+    **{layer: (layer, None) for layer in ("routing", "profile", "training", "evaluation", "embedders", "generation",
+                                          "cascade", "errors")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cactus_router' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    loaded = import_module(f".{module}", __name__)
+    return loaded if attribute is None else getattr(loaded, attribute)
 
 __all__ = [
     "Applied",
@@ -52,6 +82,20 @@ __all__ = [
     "RoutingDefaults",
     "RoutingTableError",
     "UnverifiedEmbedderWarning",
+    "add_model",
     "cactus_catalog",
+    "calibrate",
+    "cascade",
+    "embedders",
     "error_to_dict",
+    "errors",
+    "evaluate",
+    "evaluation",
+    "generation",
+    "profile",
+    "read_table",
+    "routing",
+    "train",
+    "training",
+    "write_table",
 ]

@@ -192,3 +192,14 @@ def test_legacy_profile_still_warns_in_the_api():
         warnings.simplefilter("always")
         Profile.load(Path(__file__).parent / "data" / "nordlys_v01.json")
     assert any(issubclass(w.category, UnverifiedEmbedderWarning) for w in caught)
+
+
+def test_public_layers_resolve_and_import_stays_light():
+    """Every name in __all__ resolves; a bare import loads no training, evaluation, onnxruntime or sklearn."""
+    code = ("import sys, cactus_router as c; "
+            "heavy = [m for m in ('cactus_router.training', 'cactus_router.evaluation', 'onnxruntime', 'sklearn', "
+            "'cactus_router._libcactus') if m in sys.modules]; "
+            "assert not heavy, heavy; "
+            "missing = [n for n in c.__all__ if getattr(c, n, None) is None]; assert not missing, missing")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
