@@ -1,9 +1,10 @@
-"""The judge's parts on their own: parser, candidates, prompt, cache."""
+"""The judge's parts on their own: parser, candidates, prompt, cache, rate limiter, figures."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from cr_factories import make_profile
 
@@ -12,7 +13,10 @@ from cactus_router.generation import SamplingParams
 from cactus_router.judge import (
     Judgement,
     JudgementCache,
+    Outcome,
+    RateLimiter,
     build_candidates,
+    figures,
     parse_answer,
     system_message,
 )
@@ -155,3 +159,38 @@ def test_cache_damaged_inside_is_a_typed_error_naming_the_line(tmp_path, line, m
     with pytest.raises(JudgeCacheError, match=message) as info:
         JudgementCache(path)
     assert isinstance(info.value, RouterError) and isinstance(info.value, ValueError)
+
+
+def test_rate_limiter_spaces_request_starts():
+    """At 2 requests a second, three callers arriving together start 0, 0.5 and 1.0 s later."""
+    now, slept = [10.0], []
+    limiter = RateLimiter(2.0, clock=lambda: now[0], sleep=slept.append)
+    for _ in range(3):
+        limiter.wait()
+    assert slept == [0.5, 1.0]
+    now[0] = 20.0
+    limiter.wait()
+    assert slept == [0.5, 1.0]
+    with pytest.raises(ArgumentError):
+        RateLimiter(float("inf"))
+
+
+def test_figures_agreement_steps_confusion_and_savings_by_hand():
+    """Exact and within-one-step agreement, confusion and savings match a hand count, without the unparseable row."""
+    profile = make_profile(m=3, sizes=[100.0, 200.0, 400.0], costs=[1.0, 2.0, 4.0])
+    c = build_candidates(profile)
+    router = np.array([0, 1, 2, 0, 2])
+    judge = np.array([0, 2, 2, 2, -1])
+    outcome = Outcome(tuple("abcde"), router, np.full(5, 1.5), tuple(_judgement(i) for i in range(5)), judge)
+    s = figures(c, outcome, bootstrap=200, seed=1)
+    assert s["judged"] == 4 and s["unparseable"] == 1
+    assert s["agreement"]["exact"] == 0.5 and s["agreement"]["within_one_step"] == 0.75
+    lo, hi = s["agreement"]["ci95"]["exact"]
+    assert 0.0 <= lo <= 0.5 <= hi <= 1.0
+    assert s["confusion"]["counts"] == [[1, 0, 1], [0, 0, 1], [0, 0, 1]]
+    judged = s["choices"]["judge"]
+    assert judged["counts"] == {"m0": 1, "m1": 0, "m2": 3} and judged["mean_size_mb"] == 325.0
+    assert judged["savings_vs_largest"]["cost"] == pytest.approx(1 - 3.25 / 4)
+    assert s["choices"]["cactus-router (every prompt)"]["prompts"] == 5
+    assert s["latency_ms"]["cactus-router"]["p50"] == 1.5 and s["latency_ms"]["judge"]["p50"] == 250.0
+    assert s["judge_cost"]["prompt_tokens"]["total"] == 50 and s["quality"] is None
