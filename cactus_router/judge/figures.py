@@ -24,9 +24,10 @@ from .candidates import Candidates
 
 ROUTER, JUDGE, LARGEST, ORACLE = "cactus-router", "judge", "always-largest", "oracle"
 #: What every report says first.
-NOT_QUALITY = ("Agreement with a judge is not quality: it counts how often cactus-router chose the model an LLM "
-               "asked to choose did. The judge can be wrong, and two routers can agree on a poor choice or differ "
-               "between two good ones. Only labels (each model's measured score on each prompt) show quality.")
+NOT_QUALITY = ("Agreement with a judge is not quality: it counts how often cactus-router chose the same model as "
+               "an LLM that was asked to choose. The judge can be wrong, and two routers can agree on a poor choice "
+               "or differ between two good ones. Only labels (each model's measured score on each prompt) show "
+               "quality.")
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ def _setup(s: dict[str, Any]) -> list[str]:
     j = s["judge"]
     endpoint = ", ".join(f"{k} {v}" for k, v in j["endpoint"].items())
     lines = ["## Set-up", "",
-             f"- profile `{s['profile']}`, prompts `{s['prompts_file']}` ({s['prompts']} prompts), cost_bias "
-             f"{s['cost_bias']:g}, embedder {s['embedder']}",
+             f"- profile `{s.get('profile', 'n/a')}`, prompts `{s.get('prompts_file', 'n/a')}` "
+             f"({s['prompts']} prompts), cost_bias {s['cost_bias']:g}, embedder {s['embedder']}",
              f"- judge: backend `{j['backend']}` ({j['kind']}{', ' + endpoint if endpoint else ''}), temperature "
              f"{j['temperature']:g}, max_tokens {j['max_tokens']}, JSON mode {'asked' if j['json_object'] else 'off'}"
              f", prompt template v{j['template_version']}",
