@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -88,7 +87,7 @@ def judge(profile: str, prompts: str, backend: str, config: str, models: str | N
     quality each router's choices reach is reported too). Agreement with a judge is not quality.
     """
     from .generation import load_backends
-    from .judge import JudgeSettings, build_candidates, markdown, read_judge_prompts, run_judge
+    from .judge import CACHE_NAME, JudgeSettings, build_candidates, markdown, read_judge_prompts, run_judge
     from .profile import Profile
 
     out = out or out_alias or "judge-results"  # --out: the spelling of the issue, kept as a hidden alias
@@ -115,7 +114,7 @@ def judge(profile: str, prompts: str, backend: str, config: str, models: str | N
         click.echo("the cache's last line was cut off by an interrupted run: dropped, and that prompt asked again",
                    err=True)
     click.echo(json.dumps(run.summary) if as_json else markdown(run.summary))
-    click.echo(f"wrote {len(run.written)} files and {Path(out, 'judgements.jsonl')} to {out}{os.sep} "
+    click.echo(f"wrote {', '.join(p.name for p in run.written)} and the cache {CACHE_NAME} in {out}{os.sep} "
                f"({run.summary['run']['asked']} judgements asked, {run.summary['run']['from_cache']} from the cache)",
                err=True)
 
