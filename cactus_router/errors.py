@@ -57,6 +57,10 @@ class CascadeTableError(RouterError, ValueError):
     """A verification table (JSONL for training and evaluating a cascade) is malformed."""
 
 
+class JudgeCacheError(RouterError, ValueError):
+    """A judge's cache of judgements (DIR/judgements.jsonl) is damaged other than by a cut-off last line."""
+
+
 class ArgumentError(RouterError, ValueError):
     """An argument of a call is invalid (cost_bias outside [0, 1], an unknown capability, ...)."""
 

@@ -41,6 +41,13 @@ def test_success(server):
     _, body = server.requests[0]
     assert body["model"] == "served-name" and body["messages"] == [{"role": "user", "content": "What is 2 + 2?"}]
     assert body["n"] == 1 and body["temperature"] == 0.0 and "logprobs" not in body
+    assert "response_format" not in body
+
+
+def test_json_object_sends_response_format(server):
+    """json_object=True asks the server for JSON mode through response_format."""
+    gen(server).generate("q", SamplingParams(json_object=True))
+    assert server.requests[0][1]["response_format"] == {"type": "json_object"}
 
 
 def test_n_samples_in_one_call(server):

@@ -28,6 +28,8 @@ class SamplingParams:
         top_p: nucleus sampling mass, or None for the backend's default.
         stop: strings that end a completion.
         logprobs: ask for each generated token's log-probability where the backend gives them.
+        json_object: ask for a reply that is one JSON object where the backend has a JSON mode
+            (OpenAI-compatible servers: ``response_format``); the caller still parses and checks it.
     """
 
     n: int = 1
@@ -36,6 +38,7 @@ class SamplingParams:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = False
+    json_object: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, int) or not 1 <= self.n <= 128:
@@ -48,6 +51,8 @@ class SamplingParams:
             raise ArgumentError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not isinstance(self.stop, tuple) or not all(isinstance(s, str) and s for s in self.stop):
             raise ArgumentError(f"stop must be a tuple of non-empty strings, got {self.stop!r}")
+        if not isinstance(self.json_object, bool):
+            raise ArgumentError(f"json_object must be a bool, got {self.json_object!r}")
 
 
 #: The parameters a generator uses when given none: one greedy completion of up to 256 tokens.

@@ -143,6 +143,8 @@ class OpenAIGenerator:
             body["stop"] = list(params.stop)
         if params.logprobs:
             body["logprobs"] = True
+        if params.json_object:
+            body["response_format"] = {"type": "json_object"}
         if stream:
             body["stream"] = True
         return body
