@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .embedders import l2_normalise
 from .errors import ArgumentError
 from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 
@@ -45,11 +46,6 @@ def pick(quality: np.ndarray, costs: np.ndarray, lam: float) -> np.ndarray:
     return np.asarray(order[np.argmin(score, axis=1)])
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return np.asarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12))
-
-
 def _column_means(scores: np.ndarray) -> np.ndarray:
     have = ~np.isnan(scores)
     return np.asarray(np.nansum(scores, axis=0) / np.maximum(have.sum(axis=0), 1))
@@ -67,14 +63,14 @@ class KNNRouter:
         """Store the unit training embeddings and their (n, M) scores (NaN = unscored)."""
         if not 1 <= self.k:
             raise ArgumentError(f"k must be >= 1, got {self.k}")
-        self.embeddings_ = _unit(embeddings)
+        self.embeddings_ = l2_normalise(embeddings)
         self.scores_ = np.asarray(scores, dtype=np.float64)
         self.global_ = _column_means(self.scores_)
         return self
 
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
         """The (n, M) mean score of each prompt's k nearest training prompts (NaN-aware)."""
-        q = _unit(np.atleast_2d(embeddings))
+        q = l2_normalise(np.atleast_2d(embeddings))
         k = min(self.k, len(self.embeddings_))
         sims = q @ self.embeddings_.T
         near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.broadcast_to(
@@ -106,7 +102,7 @@ class LogisticRouter:
         """Fit one model per column of ``scores`` (NaN rows are skipped for that column)."""
         from sklearn.linear_model import LogisticRegression
 
-        x = _unit(embeddings).astype(np.float64)
+        x = l2_normalise(embeddings).astype(np.float64)
         m = scores.shape[1]
         self.coef_ = np.zeros((x.shape[1], m))
         self.intercept_ = np.zeros(m)
@@ -130,7 +126,7 @@ class LogisticRouter:
 
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
         """The (n, M) predicted probability that each model answers well."""
-        z = _unit(np.atleast_2d(embeddings)).astype(np.float64) @ self.coef_ + self.intercept_
+        z = l2_normalise(np.atleast_2d(embeddings)).astype(np.float64) @ self.coef_ + self.intercept_
         return 1.0 / (1.0 + np.exp(-z))
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import EmbedderError
-from ._base import PROBE_TEXTS, BaseEmbedder, CallableEmbedder, Embedder, check_prompt
+from ._base import PROBE_TEXTS, BaseEmbedder, CallableEmbedder, Embedder, check_prompt, l2_normalise
 
 if TYPE_CHECKING:
     from ..profile import EmbedderInfo
@@ -18,6 +18,7 @@ __all__ = [
     "CallableEmbedder",
     "Embedder",
     "check_prompt",
+    "l2_normalise",
     "DEFAULT_EMBEDDER",
     "NAMES",
     "REGISTRY",

@@ -42,11 +42,12 @@ def check_prompt(text: object) -> str:
     return text
 
 
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    """Return float32 rows scaled to unit L2 norm (zero rows stay zero)."""
-    out = np.asarray(vectors, dtype=np.float32)
+def l2_normalise(vectors: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """Return rows scaled to unit L2 norm, as ``dtype`` (zero rows stay zero). The one place the
+    package normalises: embeddings, probe vectors, K-means centroids (float64), baselines."""
+    out: np.ndarray = np.asarray(vectors, dtype=dtype)
     norms = np.linalg.norm(out, axis=-1, keepdims=True)
-    unit: np.ndarray = out / np.maximum(norms, np.float32(1e-12))
+    unit: np.ndarray = out / np.maximum(norms, dtype(1e-12))
     return unit
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..embedders import Embedder
+from ..embedders import Embedder, l2_normalise
 
 EMBED_CHUNK = 256
 
@@ -37,9 +37,7 @@ def fit_kmeans(embeddings: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, n
 
     with threadpool_limits(limits=1):
         km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(embeddings.astype(np.float64))
-    cent = km.cluster_centers_
-    cent /= np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
-    cent32 = cent.astype(np.float32)
+    cent32 = l2_normalise(km.cluster_centers_, np.float64).astype(np.float32)
     return cent32, np.argmax(embeddings @ cent32.T, axis=1).astype(np.int64)
 
 
