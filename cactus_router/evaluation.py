@@ -1,4 +1,4 @@
-"""Evaluating a profile on labelled prompts: the router's metrics, the baselines beside it, the output files.
+"""Evaluating a profile on labelled prompts: the router's metrics and the baselines beside it.
 
 Every figure is measured on the evaluation rows; nothing is derived from fixed multipliers. The
 cluster router, always-cheapest, always-most-expensive, the best single model, random at matched
@@ -8,20 +8,15 @@ same rows, with the same costs and, for the learned ones, the same embeddings.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import baselines as bl
-from ._files import check_output, write_atomic
 from .data import RoutingRow, drop_overlap, row_locations, score_matrix
 from .embedders import Embedder
 from .errors import ArgumentError, RoutingTableError
@@ -522,116 +517,3 @@ def _decisions(rows: Sequence[RoutingRow], t: EvalTable, ref: Reference, choices
         )
         out.append(entry)
     return out
-
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def comparison_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per router at the primary operating point, with its curve's figures where it has one."""
-    point = next(p for p in summary["operating_points"] if p["cost_bias"] == summary["primary_cost_bias"])
-    out = []
-    for name, m in point["routers"].items():
-        c = summary["curves"].get(name, {})
-        out.append({"router": name, **{k: v for k, v in m.items() if k != "choice_counts"}, **_curve_cells(c),
-                    "curve": name in summary["curves"]})
-    singles = summary["curves"].get(SINGLES)
-    if singles:
-        out.append({"router": SINGLES + " (hull)", **_curve_cells(singles), "curve": True})
-    return out
-
-
-def _curve_cells(c: dict[str, Any]) -> dict[str, Any]:
-    ci = c.get("ci95", {})
-    return {"area": c.get("area"), "qnc": c.get("qnc"), "curve_best_quality": c.get("best_quality"),
-            "area_ci95": ci.get("area"), "qnc_ci95": ci.get("qnc"), "curve_best_quality_ci95": ci.get("best_quality")}
-
-
-def _with_interval(x: float | None, ci: list[float | None] | None) -> str:
-    """``0.557 [0.531, 0.581]``; None (a QNC never reached) reads "not reached"."""
-    def one(v: float | None) -> str:
-        return "not reached" if v is None else f"{v:.3f}"
-
-    return one(x) if ci is None else f"{one(x)} [{one(ci[0])}, {one(ci[1])}]"
-
-
-def markdown_table(summary: dict[str, Any]) -> str:
-    """The side-by-side comparison as a markdown table (primary operating point, curve figures)."""
-    boot = summary.get("bootstrap")
-    ci = "" if boot is None else " [95% CI]"
-    lines = ["| router | quality | norm. cost | savings vs best single | oracle agreement | "
-             f"area{ci} | QNC{ci} | best quality{ci} |", "|---|---|---|---|---|---|---|---|"]
-    for r in comparison_rows(summary):
-        cells = [r["router"]]
-        cells += [_fmt(r[k]) if k in r else "" for k in
-                  ("quality", "cost_normalised", "savings_vs_best_single", "oracle_agreement")]
-        if r["curve"]:
-            cells += [_with_interval(r[k], r[f"{k}_ci95"]) for k in ("area", "qnc", "curve_best_quality")]
-        else:
-            cells += ["", "", ""]
-        lines.append("| " + " | ".join(cells) + " |")
-    if boot is not None:
-        lines += ["", f"{ROUTER} minus each other router, paired over {boot['resamples']} bootstrap resamples of the "
-                  "rows (difference [95% CI], share of resamples where it is ahead):", "",
-                  "| versus | area | best quality |", "|---|---|---|"]
-        for name, d in boot["paired"].items():
-            lines.append(f"| {name} | " + " | ".join(
-                f"{d[k]['difference']:+.3f} [{d[k]['ci95'][0]:+.3f}, {d[k]['ci95'][1]:+.3f}], "
-                f"{d[k]['share_router_better']:.1%}" for k in ("area", "best_quality")) + " |")
-    return "\n".join(lines)
-
-
-def write_outputs(ev: Evaluation, out_dir: str | os.PathLike[str], *, charts: bool = True, report: bool = False,
-                  follow_symlinks: bool = False) -> list[Path]:
-    """Write results.json, summary.json, agreement_matrix.csv, deferral_curve.csv, charts, report.html.
-
-    Every file is checked, then each is written by ``_files.write_atomic`` (``follow_symlinks`` as there).
-
-    Raises:
-        RouterError: charts or the report were asked for and matplotlib is missing.
-        OutputError: one of the files exists and is not a regular file (or is a symbolic link).
-    """
-    files: dict[str, str | bytes] = {}
-    ids = ev.table.model_ids
-
-    def put(name: str, data: str | bytes) -> None:
-        files[name] = data
-
-    put("results.json", json.dumps({"models": list(ids), "decisions": ev.decisions}, ensure_ascii=False) + "\n")
-    put("summary.json", json.dumps(ev.summary, indent=1) + "\n")
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["chosen \\ oracle", *ids])
-    for j, m in enumerate(ids):
-        w.writerow([m, *[int(x) for x in ev.agreement[j]]])
-    put("agreement_matrix.csv", buf.getvalue())
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["router", "parameter", "cost_normalised", "quality", "pareto"])
-    from .metrics import pareto
-
-    for name, pts in ev.curves.items():
-        front = set(pareto([p for _, p in pts]))
-        for param, p in pts:
-            w.writerow([name, param, f"{p.cost:.6f}", f"{p.quality:.6f}", int(p in front)])
-    put("deferral_curve.csv", buf.getvalue())
-    if charts or report:
-        from . import charts as ch
-
-        pngs = ch.render_charts(ev)
-        for name, png in pngs.items():
-            put(f"{name}.png", png)
-        if report:
-            put("report.html", ch.report_html(ev, pngs))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in files:  # refuse before any file changes, so the folder is not left half old, half new
-        check_output(out / name, follow_symlinks=follow_symlinks)
-    for name, data in files.items():
-        write_atomic(out / name, data, follow_symlinks=follow_symlinks)
-    return [out / name for name in files]

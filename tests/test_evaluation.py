@@ -21,13 +21,12 @@ from cactus_router.evaluation import (
     curve_metrics,
     eval_table,
     evaluate,
-    markdown_table,
     oracle_choices,
     point_metrics,
     random_matched,
-    write_outputs,
 )
 from cactus_router.metrics import CurvePoint, choices_curve, resample_counts, resampled_figures
+from cactus_router.report import markdown_table, write_outputs
 from cactus_router.training import train
 
 # Four prompts, three models costing 1, 2 and 4; 0/1 scores.
