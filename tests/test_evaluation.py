@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from cr_factories import make_profile
 
 from cactus_router import RouterError, RoutingTableError
-from cactus_router.baselines import KNNRouter, LogisticRouter, normalised_costs, pick, tune
 from cactus_router.data import RoutingRow, write_table
 from cactus_router.evaluation import (
     Reference,
@@ -25,6 +24,7 @@ from cactus_router.evaluation import (
     point_metrics,
     random_matched,
 )
+from cactus_router.evaluation.baselines import KNNRouter, LogisticRouter, normalised_costs, pick, tune
 from cactus_router.metrics import CurvePoint, choices_curve, resample_counts, resampled_figures
 from cactus_router.report import markdown_table, write_outputs
 from cactus_router.training import train
