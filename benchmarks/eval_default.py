@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from cactus_router import Profile, Router
-from cactus_router.baselines import picks
 from cactus_router.data import drop_overlap, read_table, score_matrix
-from cactus_router.evaluation import SINGLES, curve_metrics, evaluate, markdown_table, write_outputs
+from cactus_router.evaluation import SINGLES, curve_metrics, evaluate
+from cactus_router.evaluation.baselines import picks
 from cactus_router.metrics import choices_curve, cost_matrix
+from cactus_router.report import markdown_table, write_outputs
 from cactus_router.training import add_model, calibrate, embed_rows, error_rates, fit_kmeans, routing_figures
 
 ROOT = Path(__file__).resolve().parent.parent

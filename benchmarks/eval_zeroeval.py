@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cactus_router.baselines import picks
 from cactus_router.data import RoutingRow, score_matrix
 from cactus_router.embedders import DEFAULT_EMBEDDER, get_embedder
 from cactus_router.evaluation import curve_metrics, evaluate
+from cactus_router.evaluation.baselines import picks
 from cactus_router.metrics import choices_curve, cost_matrix
 from cactus_router.training import TABLE_MODELS, error_rates, train
 

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from cr_factories import make_profile
 
 from cactus_router import RouterError, RoutingTableError
-from cactus_router.baselines import KNNRouter, LogisticRouter, normalised_costs, pick, tune
 from cactus_router.data import RoutingRow, write_table
 from cactus_router.evaluation import (
     Reference,
@@ -20,13 +19,13 @@ from cactus_router.evaluation import (
     curve_metrics,
     eval_table,
     evaluate,
-    markdown_table,
     oracle_choices,
     point_metrics,
     random_matched,
-    write_outputs,
 )
+from cactus_router.evaluation.baselines import KNNRouter, LogisticRouter, normalised_costs, pick, tune
 from cactus_router.metrics import CurvePoint, choices_curve, resample_counts, resampled_figures
+from cactus_router.report import markdown_table, write_outputs
 from cactus_router.training import train
 
 # Four prompts, three models costing 1, 2 and 4; 0/1 scores.

@@ -44,7 +44,8 @@ def eval_command(profile: str, data: str, queries: str | None, out: str | None, 
     """Evaluate PROFILE on labelled DATA beside the baselines; write the results to --output."""
     out = out or out_alias or "eval-results"  # --out: the old spelling, kept as a hidden alias
     from ..data import read_table
-    from ..evaluation import evaluate, markdown_table, write_outputs
+    from ..evaluation import evaluate
+    from ..report import markdown_table, write_outputs
 
     if sweep and cost_bias is not None:
         raise click.UsageError("give --cost-bias or --sweep, not both")

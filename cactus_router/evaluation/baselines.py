@@ -8,13 +8,13 @@ makes with ``error_rate + lambda * normalised cost``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from .embedders import l2_normalise
-from .errors import ArgumentError
-from .metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
+from ..embedders import l2_normalise
+from ..errors import ArgumentError
+from ..metrics import LAMBDA_GRID, area, choices_curve, cost_matrix
 
 #: Hyper-parameter candidates tried on a validation split of the training rows.
 KNN_K_CANDIDATES = (5, 10, 20, 40, 80, 160, 320)
@@ -166,3 +166,32 @@ def tune(make: Callable[[float], QualityModel], candidates: Sequence[float], emb
         areas[value] = area(choices_curve(sweep(model, embeddings[val], costs), scores[val], costs_val))
     best = max(candidates, key=lambda v: (round(areas[v], 6), -candidates.index(v)))
     return best, areas
+
+
+def fit_learned(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, *, knn_k: int | None = None,
+                logistic_c: float | None = None, seed: int = 0) -> tuple[dict[str, QualityModel], dict[str, Any]]:
+    """A kNN and a logistic router fitted on the training rows, and their hyper-parameters.
+
+    A hyper-parameter given as None is first picked by ``tune`` from its candidates; the second
+    value holds each one's validation areas (empty for a given one), as the evaluation summary
+    reports them.
+    """
+    if knn_k is None:
+        k_best, k_areas = tune(lambda v: KNNRouter(int(v)), KNN_K_CANDIDATES, embeddings, scores, costs, seed=seed)
+        knn_k = int(k_best)
+    else:
+        k_areas = {}
+    if logistic_c is None:
+        logistic_c, c_areas = tune(lambda v: LogisticRouter(v, seed), LOGISTIC_C_CANDIDATES, embeddings, scores,
+                                   costs, seed=seed)
+    else:
+        c_areas = {}
+    models: dict[str, QualityModel] = {"knn": KNNRouter(knn_k).fit(embeddings, scores),
+                                       "logistic": LogisticRouter(logistic_c, seed).fit(embeddings, scores)}
+    info = {
+        "knn": {"k": knn_k, "validation_area_by_k": {str(k): round(a, 6) for k, a in k_areas.items()}},
+        "logistic": {"C": logistic_c, "validation_area_by_C": {str(c): round(a, 6) for c, a in c_areas.items()}},
+        "selection": "hyper-parameters by deferral-curve area on a seeded 25% validation split of the "
+                     "training rows",
+    }
+    return models, info
