@@ -1,6 +1,6 @@
 """Latency regression gate: a base commit against the work tree, interleaved in one run, as ratios.
 
-    python benchmarks/latency_gate.py [--base REF] [--cache DIR] [--rounds N]
+    python benchmarks/latency_gate.py [--base REF] [--cache DIR] [--rounds N] [--budget SECONDS]
 
 Installs ``--base`` (default ``HEAD~1``) and the work tree (this checkout, uncommitted changes
 included) into two venvs, each by a plain ``pip install`` of a clean export (``git archive`` of the
@@ -8,8 +8,8 @@ commit; the work tree's tracked and untracked-but-not-ignored files), so neither
 other's compiled module. The venvs are cached in ``--cache`` (default
 ``$TMPDIR/cactus-router-latency-gate``), keyed by commit and by work-tree content.
 
-Each round starts a fresh interpreter in each venv, then takes every benchmark's samples in
-CHUNKS = 8 turns per venv of under 0.05 s, alternating ABBA... (BAAB... in the next round): a load that
+Each round starts a fresh interpreter in each venv, then takes every benchmark's samples in 8
+turns per venv of under 0.05 s each, alternating ABBA... (BAAB... in the next round): a load that
 slows the machine slows both sides alike, and process-level effects (memory layout) land in the
 spread. The benchmarks use only public API that the old and new code both have:
 
@@ -29,8 +29,9 @@ SLOWER, and the gate exits 1, when ``ratio > 1 + max(0.05, 3 x spread)``.
 
 Exit codes: 0 nothing slower, or no base commit in this clone (only for the default base: a shallow
 clone or a first commit has no ``HEAD~1``; it says so); 1 a benchmark slower; 2 a set-up error (a
-``--base`` that does not resolve, a failed install). On a 2-core x86_64 VM: about 1 minute with
-cached venvs, plus about 40 s per venv to create.
+``--base`` that does not resolve, a failed install). Time on a 2-core x86_64 VM with other jobs
+running (load average 4-7): 2-6 minutes of measuring, plus 20-100 s per venv to create. After
+``--budget`` seconds of measuring no new round starts once 5 are done (the output says so).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "data" / "llmrouter" / "test.json"
 FLOOR = 0.05  # the smallest slowdown the gate can call: 5% on a quiet machine
 SPREADS = 3.0  # how many spreads beyond 1 a ratio must be to count as slower
+MIN_ROUNDS = 5  # the fewest rounds a spread is estimated from
 MAD_TO_SD = 1.4826  # median absolute deviation to standard deviation, for normal noise
 KEEP_ENVS = 4  # venvs kept in the cache (the ones of this run and the most recently used)
 SHORT_WORDS = 30
@@ -341,10 +343,15 @@ def describe(infos: dict[str, Any]) -> None:
     print(f"the two venvs' prompt embeddings are {'identical' if same else 'DIFFERENT'}", flush=True)
 
 
-def measure(envs: Envs, run: Path, rounds: int) -> dict[str, Comparison]:
-    """``rounds`` rounds, base first in even ones and work first in odd ones; compare each benchmark."""
+def measure(envs: Envs, run: Path, rounds: int, budget: float) -> dict[str, Comparison]:
+    """Up to ``rounds`` rounds (fewer, but MIN_ROUNDS, once ``budget`` seconds are spent), base first in even
+    ones and work first in odd ones; compare each benchmark."""
     times: dict[str, dict[str, list[float]]] = {side: {name: [] for name in BENCHMARKS} for side in envs}
+    deadline = time.monotonic() + budget
     for r in range(rounds):
+        if r >= MIN_ROUNDS and time.monotonic() > deadline:
+            print(f"time budget of {budget:.0f} s spent: stopping after {r} of {rounds} rounds")
+            break
         print(f"round {r + 1}/{rounds}", flush=True)
         infos, medians = _round(envs, run, ("base", "work") if r % 2 == 0 else ("work", "base"))
         if r == 0:
@@ -372,7 +379,7 @@ def report(results: dict[str, Comparison]) -> bool:
     return all(verdict(c.ratio, c.spread) != "SLOWER" for c in results.values())
 
 
-def gate(base: str | None, cache: Path, rounds: int) -> int:
+def gate(base: str | None, cache: Path, rounds: int, budget: float) -> int:
     """Install both sides, measure them interleaved, print the verdicts; the exit code."""
     t0 = time.monotonic()
     sha = resolve(base or "HEAD~1")
@@ -395,8 +402,10 @@ def gate(base: str | None, cache: Path, rounds: int) -> int:
         prune(cache, [base_env, work_env])
         write_inputs(run)
         setup = time.monotonic() - t0
-        ok = report(measure(envs, run, rounds))
-    print(f"{rounds} rounds; set-up {setup:.0f} s, measuring {time.monotonic() - t0 - setup:.0f} s; "
+        results = measure(envs, run, rounds, budget)
+        ok = report(results)
+    done = len(next(iter(results.values())).rounds)
+    print(f"{done} rounds; set-up {setup:.0f} s, measuring {time.monotonic() - t0 - setup:.0f} s; "
           f"{'PASS: no benchmark slower' if ok else 'FAIL: a benchmark is slower'}")
     return 0 if ok else 1
 
@@ -406,15 +415,17 @@ def main() -> int:
     parser.add_argument("--base", help="the commit to compare against (default HEAD~1)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cactus-router-latency-gate",
                         help="folder for the venvs (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds, at least 5 (default 15)")
+    parser.add_argument("--rounds", type=int, default=15, help=f"rounds, at least {MIN_ROUNDS} (default 15)")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds of measuring after which no new "
+                        f"round starts, once {MIN_ROUNDS} are done (default 300)")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--env-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rounds < 5:
-        parser.error("--rounds must be at least 5, to estimate the spread")
+    if args.rounds < MIN_ROUNDS:
+        parser.error(f"--rounds must be at least {MIN_ROUNDS}, to estimate the spread")
     try:
         if args.worker is None:
-            return gate(args.base, args.cache, args.rounds)
+            return gate(args.base, args.cache, args.rounds, args.budget)
         serve(args.worker, args.env_dir)
         return 0
     except GateError as exc:
