@@ -79,8 +79,6 @@ class GateError(Exception):
     """A set-up problem: the gate cannot measure (exit 2)."""
 
 
-# ---- the rule (pure)
-
 @dataclass(frozen=True)
 class Comparison:
     """One benchmark's base and work medians over the rounds, their ratio and its spread."""
@@ -114,8 +112,6 @@ def compare(base_rounds: Sequence[float], work_rounds: Sequence[float]) -> Compa
     spread = MAD_TO_SD * statistics.median(abs(r - mid) for r in ratios) / mid
     return Comparison(base, work, work / base, spread, tuple(ratios))
 
-
-# ---- the two environments
 
 def _git(*args: str) -> str:
     proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
@@ -162,12 +158,12 @@ def ensure_env(env: Path, source: Callable[[], Path]) -> Path:
         return python
     shutil.rmtree(env, ignore_errors=True)  # a half-made venv from an interrupted run
     print(f"creating {env} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                           str(source())], capture_output=True, text=True)
-    if proc.returncode:
-        shutil.rmtree(env, ignore_errors=True)
-        raise GateError(f"pip install into {env} failed:\n{proc.stderr[-3000:]}")
+    for step in ([sys.executable, "-m", "venv", str(env)],
+                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source())]):
+        proc = subprocess.run(step, capture_output=True, text=True)
+        if proc.returncode:
+            shutil.rmtree(env, ignore_errors=True)
+            raise GateError(f"{' '.join(step[1:3])} for {env} failed:\n{proc.stderr[-3000:]}")
     done.touch()
     return python
 
@@ -180,8 +176,6 @@ def prune(cache: Path, used: Sequence[Path]) -> None:
         if old not in used:
             shutil.rmtree(old, ignore_errors=True)
 
-
-# ---- the inputs both environments read
 
 def write_inputs(run: Path) -> None:
     """The prompts and the synthetic profile with its vectors, as JSON files in ``run``."""
@@ -204,8 +198,6 @@ def write_inputs(run: Path) -> None:
     (run / "synthetic_profile.json").write_text(json.dumps(profile), encoding="utf-8")
     (run / "synthetic_vectors.json").write_text(json.dumps([gauss(SYNTH_D) for _ in range(100)]), encoding="utf-8")
 
-
-# ---- inside an environment (``--worker``): stdlib, numpy and the installed cactus_router only
 
 def _routers(run: Path) -> tuple[Any, Any]:
     """The default router and the synthetic one, from the cactus_router installed in this venv."""
@@ -234,8 +226,8 @@ def _samples(fn: Callable[[Any], object], inputs: Sequence[Any], start: int, blo
 
 
 def serve(run: Path, env: Path) -> None:
-    """Set up and warm up the benchmarks, print what this venv routes (one JSON line), then answer lines
-    ``NAME<tab>COUNT`` with that many samples. The prompts are embedded once per venv, by its own embedder."""
+    """In a venv (``--worker``): set up and warm up the benchmarks, print what it routes (one JSON line), then answer
+    lines ``NAME<tab>COUNT`` with that many samples. The prompts are embedded once per venv, by its own embedder."""
     import numpy as np
 
     default, synth = _routers(run)
@@ -297,11 +289,13 @@ class _Worker:
     def close(self) -> None:
         with contextlib.suppress(BrokenPipeError):
             self._in.close()
-        self._proc.wait(timeout=60)
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()  # a worker that hangs must not hang the gate
+            self._proc.wait()
         self._err.close()
 
-
-# ---- the gate
 
 def _fmt(seconds: float) -> str:
     return f"{seconds * 1e6:.2f} us" if seconds < 1e-3 else f"{seconds * 1e3:.3f} ms"
@@ -396,7 +390,8 @@ def gate(base: str | None, cache: Path, rounds: int, budget: float) -> int:
         run, work_src = Path(tmp) / "run", Path(tmp) / "work"
         run.mkdir()
         digest = export_work_tree(work_src)
-        base_env, work_env = cache / f"env-base-{sha[:12]}", cache / f"env-work-{digest[:12]}"
+        py = f"py{sys.version_info[0]}.{sys.version_info[1]}"  # a venv is made for one interpreter
+        base_env, work_env = cache / f"env-base-{sha[:12]}-{py}", cache / f"env-work-{digest[:12]}-{py}"
         envs = {"base": (ensure_env(base_env, lambda: export_commit(sha, Path(tmp) / "base")), base_env),
                 "work": (ensure_env(work_env, lambda: work_src), work_env)}
         prune(cache, [base_env, work_env])
