@@ -58,6 +58,10 @@ def check(status: int, what: str, row: int | None = None) -> None:
     raise CoreError(message, status, row)
 
 
+#: The float32 dtype: ``is`` against it is the cheapest first check of a vector on every route.
+_F32 = np.dtype(np.float32)
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -104,10 +108,14 @@ class Index:
             self._scratch.bufs = bufs
         return bufs
 
-    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0) -> Routed:
+    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0, *,
+              ranked: bool = True) -> Routed:
         """Route one float32 embedding of length d; every output of the call is returned, so no
-        later call depends on this one (the per-thread buffers are scratch, read before returning)."""
-        _vectors(embedding, 1)
+        later call depends on this one (the per-thread buffers are scratch, read before returning).
+        ``ranked=False`` skips copying out the ranking (its three lists come back empty), for a
+        caller that already holds it: under hard assignment it depends only on the cluster."""
+        if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
+            _vectors(embedding, 1)
         params, res, ranking, scores, errors, work = self._buffers()
         params.lam = lam
         params.temperature = temperature
@@ -115,6 +123,8 @@ class Index:
                               params, res, ranking, scores, errors, work)
         if status:
             check(status, "routing an embedding")
+        if not ranked:
+            return res.cluster, res.similarity, res.margin, [], [], []
         n = res.n_ranked
         return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
                 ffi.unpack(errors, n))

@@ -64,10 +64,11 @@ def test_route_many_equals_route(router):
     assert many.models == tuple(d.model for d in many) and list(many[1:3]) == [many[1], many[2]]
 
 
-def test_eligibility_cache_overflow_keeps_decisions(router, monkeypatch):
-    """Cached eligibility masks give the batch path's decisions, also across masks and cost_bias
-    values that overflow and clear the cache."""
+def test_caches_overflow_and_keep_decisions(router, monkeypatch):
+    """Cached eligibility masks and hard-assignment rankings give the batch path's decisions (which
+    caches nothing), also across masks and cost_bias values that overflow and clear both caches."""
     monkeypatch.setattr("cactus_router.routing.scorer.ELIGIBILITY_CACHE_SIZE", 2)
+    monkeypatch.setattr("cactus_router.routing.scorer.RANKING_CACHE_BYTES", 1)
     router = Router(router.profile, router.embedder)  # the limit is read when a router is built
     ids = router.profile.model_ids
     prompts = [f"question number {i} about {w}" for i, w in enumerate(["maths", "code", "poems", "law"] * 4)]

@@ -40,7 +40,7 @@ class Decision:
         cost_bias: the cost knob used (0 = best quality, 1 = cheapest).
         embed_ms: time spent embedding the prompt (0 for route_embedding; the batch mean for
             route_many).
-        score_ms: time spent scoring and applying policies (the batch mean for route_many).
+        score_ms: time spent scoring (the batch mean for route_many, which includes the policies).
         in_distribution: False when the prompt's best similarity is below the profile's
             ``ood_threshold``; the out-of-distribution policy then chose (see ``applied``).
         applied: the policies that changed this decision, in the order they applied.

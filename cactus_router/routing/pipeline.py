@@ -65,7 +65,7 @@ class Pipeline:
         ids = self.scorer.ids
         best = ranking[0]
         d = Decision(ids[best], cluster, sim, margin, errors[0], float(self.scorer.costs[best]), scores[0],
-                     Ranking(ids, ranking, scores), bias, embed_ms, 0.0)
+                     Ranking(ids, ranking, scores), bias, embed_ms, (perf_counter() - t0) * 1e3)
         if self.policies:
             context = PolicyContext(self.profile, self.scorer, eligibility, lam)
             for policy in self.policies:
@@ -73,7 +73,7 @@ class Pipeline:
                 if after is not d:
                     _check_allowed(policy, after, eligibility, ids)
                     d = after
-        return _with_score_ms(d, (perf_counter() - t0) * 1e3)
+        return d
 
     def decide_many(self, vecs: np.ndarray, request: RouteRequest, embed_ms: float = 0.0, *,
                     lam: float | None = None) -> DecisionBatch:
@@ -110,12 +110,6 @@ def _policy(p: Policy | str) -> Policy:
     if p not in REGISTRY:
         raise ArgumentError(f"unknown policy {p!r}; known: {', '.join(REGISTRY)}")
     return REGISTRY[p]()
-
-
-def _with_score_ms(d: Decision, score_ms: float) -> Decision:
-    # Decision is frozen; this one is ours until returned, so set its timing in place.
-    object.__setattr__(d, "score_ms", score_ms)
-    return d
 
 
 def _check_allowed(policy: Policy, d: Decision, eligibility: Eligibility, ids: tuple[str, ...]) -> None:

@@ -19,6 +19,11 @@ from .request import RouteRequest
 #: dictionary lookup instead of a pass over the models (benchmarks/test_bench_core.py).
 ELIGIBILITY_CACHE_BYTES = 4 * 1024 * 1024
 ELIGIBILITY_CACHE_SIZE = 256
+#: Under hard assignment a ranking depends only on (eligibility, lambda, cluster), so the scorer
+#: keeps the ranking lists it has copied out of C and skips the copy on a repeat: at most this
+#: many bytes in all (about 80 bytes per model per entry), cleared when full. Measured in
+#: benchmarks/test_bench_core.py (K x D rows, hard assignment) and by benchmarks/latency_gate.py.
+RANKING_CACHE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,11 +34,13 @@ class Eligibility:
         mask: uint8 per model (1 = eligible), or None when every model is.
         buffer: the C view of ``mask`` (NULL for None); valid while this object lives.
         indices: the eligible model indices, in profile order.
+        key: the constraints it was made for (``RouteRequest.constraints``).
     """
 
     mask: np.ndarray | None
     buffer: Any
     indices: tuple[int, ...]
+    key: tuple[Any, ...] = ((), None, None)
 
     def allows(self, j: int) -> bool:
         """Whether model index ``j`` is eligible."""
@@ -48,7 +55,7 @@ class Scorer:
     """
 
     __slots__ = ("ids", "costs", "overall_errors", "temperature", "index", "_overall", "_profile",
-                 "_eligibility_cache", "_eligibility_limit", "_lock", "_all")
+                 "_eligibility_cache", "_eligibility_limit", "_ranking_cache", "_ranking_limit", "_lock", "_all")
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
@@ -61,6 +68,8 @@ class Scorer:
         self._overall = _native.Index(np.ones((1, 1)), self.overall_errors[None, :], self.costs)
         self._eligibility_cache: dict[tuple[Any, ...], Eligibility] = {}
         self._eligibility_limit = max(1, min(ELIGIBILITY_CACHE_SIZE, ELIGIBILITY_CACHE_BYTES // (40 * len(self.ids))))
+        self._ranking_cache: dict[tuple[Any, float, int], tuple[list[int], list[float], list[float]]] = {}
+        self._ranking_limit = max(16, RANKING_CACHE_BYTES // (80 * len(self.ids)))
         self._lock = threading.Lock()
         self._all = Eligibility(None, _native.mask_buffer(None), tuple(range(len(self.ids))))
 
@@ -101,11 +110,23 @@ class Scorer:
         if ok.all():
             return self._all
         ok.setflags(write=False)
-        return Eligibility(ok, _native.mask_buffer(ok), tuple(int(j) for j in np.flatnonzero(ok)))
+        return Eligibility(ok, _native.mask_buffer(ok), tuple(int(j) for j in np.flatnonzero(ok)), request.constraints)
 
     def score(self, vec: np.ndarray, eligibility: Eligibility, lam: float) -> _native.Routed:
-        """The cluster rule on one unit-checked float32 embedding."""
-        return self.index.route(vec, eligibility.buffer, lam, self.temperature)
+        """The cluster rule on one float32 embedding laid out for C."""
+        if self.temperature != 0.0:
+            return self.index.route(vec, eligibility.buffer, lam, self.temperature)
+        cluster, sim, margin, *_ = self.index.route(vec, eligibility.buffer, lam, 0.0, ranked=False)
+        key = (eligibility.key, lam, cluster)
+        hit = self._ranking_cache.get(key)
+        if hit is not None:
+            return (cluster, sim, margin, *hit)
+        routed = self.index.route(vec, eligibility.buffer, lam, 0.0)
+        with self._lock:
+            if len(self._ranking_cache) >= self._ranking_limit:
+                self._ranking_cache.clear()
+            self._ranking_cache[key] = (routed[3], routed[4], routed[5])
+        return routed
 
     def score_many(self, vecs: np.ndarray, eligibility: Eligibility, lam: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
