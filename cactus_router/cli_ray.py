@@ -161,7 +161,8 @@ def route_file(input_path: str, output: str, *, profile: str = "default", embedd
 
         with _quiet_ordered_ray():
             size = batch_size or DEFAULT_BATCH_SIZE
-            parts = [b for start, stop in map(out.span, todo) for b in blocks(prompts.table, start, stop, size)]
+            parts = [b for start, stop in map(out.span, todo)
+                     for b in blocks(prompts.table, start, stop, size, num_actors)]
             routed = route_dataset(ray.data.from_arrow(parts), prof, embedder=embedder, cost_bias=cost_bias,
                                    require=require, allow=allow or None, max_size_mb=max_size_mb, batch_size=size,
                                    num_actors=num_actors)

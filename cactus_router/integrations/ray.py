@@ -47,14 +47,15 @@ CONNECT_TIMEOUT_S = 5.0
 #: Rows per batch handed to an actor by default: large enough that the per-call overhead of Ray
 #: and of the embedder's batching is small, small enough to keep the pool busy on short inputs.
 DEFAULT_BATCH_SIZE = 256
-#: Batches per block of the input that route_file and evaluate_dataset hand to Ray: blocks are
-#: what Ray schedules, so each must be small enough that every actor of the pool gets some.
+#: Batches per block of the input that route_file and evaluate_dataset hand to Ray, at most:
+#: blocks are what Ray schedules, so there must be several per actor to keep the pool busy.
 BATCHES_PER_BLOCK = 4
 
 
-def blocks(table: pa.Table, start: int, stop: int, batch_size: int) -> list[pa.Table]:
-    """Rows ``[start, stop)`` of ``table`` as blocks of BATCHES_PER_BLOCK batches each."""
-    step = batch_size * BATCHES_PER_BLOCK
+def blocks(table: pa.Table, start: int, stop: int, batch_size: int, num_actors: int) -> list[pa.Table]:
+    """Rows ``[start, stop)`` of ``table`` as blocks of at most BATCHES_PER_BLOCK batches, and at
+    least 2 blocks per actor when there are rows enough."""
+    step = max(1, min(batch_size * BATCHES_PER_BLOCK, -(-(stop - start) // (2 * num_actors))))
     return [table.slice(s, min(step, stop - s)) for s in range(start, stop, step)]
 
 

@@ -90,7 +90,7 @@ def evaluate_dataset(profile: str | os.PathLike[str] | Profile, rows: Sequence[R
     RouteRequest.of(cost_bias=bias)
     Router.load(prof, embedder=embedder() if callable(embedder) else embedder)  # fail here, not in every actor
     table = pa.table({ROW_ID: pa.array(range(t.n), type=pa.int64()), "prompt": [r.prompt for r in rows]})
-    routed = ray.data.from_arrow(blocks(table, 0, t.n, batch_size)).map_batches(
+    routed = ray.data.from_arrow(blocks(table, 0, t.n, batch_size, num_actors)).map_batches(
         SweepBatches, fn_constructor_kwargs={"profile": prof, "embedder": embedder, "cost_bias": bias},
         batch_size=batch_size, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=num_actors),
         num_cpus=1.0)
