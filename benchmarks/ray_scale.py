@@ -6,12 +6,14 @@ Prompts: the LLMRouter questions (train and test) and the ZeroEval questions (GS
 CRUXEval-O) of data/, repeated in that order until the count is reached. Two embedders: ``hash``
 (a profile trained here on 1,500 LLMRouter training rows) and the default MiniLM-L3 (the bundled
 profile), the latter on fewer rows because one CPU embeds a few hundred prompts a second. In-process
-routing runs in a fresh child process (onnxruntime on every core); each actor reserves one CPU and
-runs onnxruntime on one thread. A local Ray cluster of 2 CPUs, on loopback.
+routing runs in a fresh child process, with onnxruntime on every core and on one thread; each
+actor reserves one CPU and runs onnxruntime on one thread. A local Ray cluster of 2 CPUs, on
+loopback.
 
-Per mode: rows/s over the whole job, the rate after the first batch is back, start-up (from the
-start to the first batch of 256 routed: loading the Router, and on Ray starting the actors, plus
-that batch's work) and the peak RSS (VmHWM) of a process that routes. Prints a markdown table.
+Per mode: start-up (routing 16 prompts from nothing: loading the Router, and on Ray submitting
+the job and starting the actors, on a pool of its own), rows/s over the whole job, rows/s from
+the point a quarter of the rows were back to the end (the steady rate), and the peak RSS (VmHWM)
+of a process that routes. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BATCH = 256
+#: Rows of the job that measures start-up.
+STARTUP_ROWS = 16
 
 
 def real_prompts() -> list[str]:
@@ -80,20 +84,29 @@ def one_thread_minilm() -> Embedder:
     return MiniLML3Embedder(int8=False, threads=1)
 
 
-def in_process(profile: str, prompts_file: str) -> dict[str, float]:
+def in_process(profile: str, prompts_file: str, one_thread: str) -> dict[str, float]:
     """Route in this (fresh) process with route_many in batches; what the child process runs."""
     from cactus_router import Router
 
     prompts = json.loads(Path(prompts_file).read_text(encoding="utf-8"))
     t0 = time.perf_counter()
-    router = Router.load(profile)
-    router.route_many(prompts[:BATCH])
-    first = time.perf_counter()
-    for s in range(BATCH, len(prompts), BATCH):
+    router = Router.load(profile, embedder=one_thread_minilm() if one_thread == "1" else None)
+    router.route_many(prompts[:STARTUP_ROWS])
+    startup = time.perf_counter() - t0
+    marks = []
+    t1 = time.perf_counter()
+    for s in range(0, len(prompts), BATCH):
         router.route_many(prompts[s : s + BATCH])
-    end = time.perf_counter()
-    return {"rows_s": len(prompts) / (end - t0), "steady_rows_s": (len(prompts) - BATCH) / (end - first),
-            "startup_s": first - t0, "peak_mb": peak_rss_mb()}
+        marks.append((min(s + BATCH, len(prompts)), time.perf_counter()))
+    return {"startup_s": startup, "rows_s": len(prompts) / (startup + marks[-1][1] - t1),
+            "steady_rows_s": steady(marks), "peak_mb": peak_rss_mb()}
+
+
+def steady(marks: list[tuple[int, float]]) -> float:
+    """Rows per second from the mark where a quarter of the rows were done to the end."""
+    rows, end = marks[-1]
+    start_rows, start = next(m for m in marks if m[0] >= rows / 4)
+    return (rows - start_rows) / (end - start) if end > start else float("nan")
 
 
 def map_workers() -> list[int]:
@@ -110,41 +123,45 @@ def map_workers() -> list[int]:
 
 def on_ray(profile: str, embedder: Callable[[], Embedder] | None, prompts: list[str], actors: int
            ) -> dict[str, float]:
-    """Route on the local cluster with ``actors`` actors; rates, start-up and each actor's peak RSS."""
+    """Route ``prompts`` with a fresh pool of ``actors`` actors, after a start-up job of STARTUP_ROWS rows
+    on another fresh pool; record each actor's peak RSS."""
     import pyarrow as pa
     import ray.data
 
     from cactus_router.integrations.ray import blocks, route_dataset
 
-    table = pa.table({"row_id": pa.array(range(len(prompts)), type=pa.int64()), "prompt": prompts})
-    peaks: dict[int, float] = {}
-    t0 = time.perf_counter()
-    ds = route_dataset(ray.data.from_arrow(blocks(table, 0, len(prompts), BATCH, actors)), profile, embedder=embedder,
-                       batch_size=BATCH, num_actors=actors)
-    first = None
-    rows = first_rows = 0
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        rows += batch.num_rows
-        if first is None:
-            first, first_rows = time.perf_counter(), batch.num_rows
-        for pid in map_workers():
-            try:
-                peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
-            except (OSError, RuntimeError):
-                pass
-    end = time.perf_counter()
-    assert rows == len(prompts) and first is not None
-    return {"rows_s": rows / (end - t0), "steady_rows_s": (rows - first_rows) / (end - first),
-            "startup_s": first - t0, "peak_mb": max(peaks.values()) if peaks else float("nan")}
+    out: dict[str, float] = {}
+    for rows in (prompts[:STARTUP_ROWS], prompts):
+        table = pa.table({"row_id": pa.array(range(len(rows)), type=pa.int64()), "prompt": rows})
+        peaks: dict[int, float] = {}
+        marks = []
+        done = 0
+        t0 = time.perf_counter()
+        ds = route_dataset(ray.data.from_arrow(blocks(table, 0, len(rows), BATCH, actors)), profile,
+                           embedder=embedder, batch_size=BATCH, num_actors=actors)
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            done += batch.num_rows
+            marks.append((done, time.perf_counter()))
+            for pid in map_workers():
+                try:
+                    peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
+                except (OSError, RuntimeError):
+                    pass
+        assert done == len(rows)
+        if rows is prompts:
+            out.update(rows_s=done / (marks[-1][1] - t0), steady_rows_s=steady(marks), peak_mb=max(peaks.values()))
+        else:
+            out["startup_s"] = marks[-1][1] - t0
+    return out
 
 
-def child(profile: str, prompts: list[str]) -> dict[str, float]:
+def child(profile: str, prompts: list[str], one_thread: bool) -> dict[str, float]:
     """in_process() in a fresh interpreter, so its memory and threads are its own."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
         json.dump(prompts, fh)
     try:
-        out = subprocess.run([sys.executable, __file__, "--in-process", profile, fh.name], check=True,
-                             capture_output=True, text=True).stdout
+        argv = [sys.executable, __file__, "--in-process", profile, fh.name, "1" if one_thread else "0"]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     finally:
         os.unlink(fh.name)
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
@@ -155,7 +172,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=100_000, help="prompts for the hash embedder")
     ap.add_argument("--default-rows", type=int, default=3_000, help="prompts for the default MiniLM embedder")
-    ap.add_argument("--in-process", nargs=2, metavar=("PROFILE", "PROMPTS_JSON"), help=argparse.SUPPRESS)
+    ap.add_argument("--in-process", nargs=3, metavar=("PROFILE", "PROMPTS_JSON", "ONE_THREAD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.in_process:
         print(json.dumps(in_process(*args.in_process)))
@@ -175,18 +192,20 @@ def main() -> None:
                                            ("minilm-l3:fp32 (default)", "default", one_thread_minilm,
                                             args.default_rows)):
             prompts = repeated(base, n)
-            results.append((name, n, "in-process route_many", child(profile, prompts)))
+            results.append((name, n, "in-process route_many", child(profile, prompts, False)))
+            if embedder is not None:
+                results.append((name, n, "in-process route_many, 1 thread", child(profile, prompts, True)))
             for actors in (1, 2):
                 results.append((name, n, f"Ray, {actors} actor(s)", on_ray(profile, embedder, prompts, actors)))
                 print(f"done: {name}, {actors} actor(s)", file=sys.stderr)
     print(f"{len(base)} distinct prompts (LLMRouter train+test, ZeroEval GSM8K/MATH-L5/CRUXEval-O), repeated; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"ray {ray.__version__}; load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}\n")
-    print("| embedder | rows | mode | rows/s (whole job) | rows/s after the first batch | start-up s | "
+    print("| embedder | rows | mode | start-up s | rows/s (whole job) | rows/s after the first quarter | "
           "peak RSS MB per routing process |")
     print("|---|---|---|---|---|---|---|")
     for name, n, mode, r in results:
-        print(f"| {name} | {n:,} | {mode} | {r['rows_s']:,.0f} | {r['steady_rows_s']:,.0f} | {r['startup_s']:.2f} | "
+        print(f"| {name} | {n:,} | {mode} | {r['startup_s']:.2f} | {r['rows_s']:,.0f} | {r['steady_rows_s']:,.0f} | "
               f"{r['peak_mb']:.0f} |")
     ray.shutdown()
 
