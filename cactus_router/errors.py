@@ -61,6 +61,14 @@ class JudgeCacheError(RouterError, ValueError):
     """A judge's cache of judgements (DIR/judgements.jsonl) is damaged other than by a cut-off last line."""
 
 
+class ClusterError(RouterError, ConnectionError):
+    """A Ray cluster could not be reached or used (``cactus_router.integrations.ray``)."""
+
+
+class OutputConflictError(RouterError, FileExistsError):
+    """An output path exists and belongs to another job (a different input, profile or knobs)."""
+
+
 class ArgumentError(RouterError, ValueError):
     """An argument of a call is invalid (cost_bias outside [0, 1], an unknown capability, ...)."""
 

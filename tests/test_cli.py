@@ -59,7 +59,7 @@ def test_route_constraints(profile_path):
         (["route", "hi", "--profile", "PROFILE", "--require", "vision"], 1, "no model in the profile meets"),
         (["route", "hi", "--profile", "PROFILE", "--embedder", "hash:8"], 1, "has 8"),
         (["route", "hi", "--cost-bias", "2"], 2, "not in the range"),
-        (["route"], 2, "Missing argument"),
+        (["route"], 2, "give a PROMPT"),
         (["frobnicate"], 2, "No such command"),
     ],
 )

@@ -65,7 +65,7 @@ def _echo_decision(d: Decision) -> None:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @profile_option
 @embedder_option
 @click.option("--cost-bias", type=click.FloatRange(0.0, 1.0), default=None, callback=not_nan,
@@ -76,9 +76,37 @@ def _echo_decision(d: Decision) -> None:
 @click.option("--max-size-mb", type=click.FloatRange(min=0.0), default=None, help="Memory cap for the model.")
 @click.option("--explain", is_flag=True, help="Say why: the cluster, its training tasks, every model's terms.")
 @json_option
-def route(prompt: str, profile: str, embedder: str | None, cost_bias: float | None, require: tuple[str, ...],
-          allow: tuple[str, ...], max_size_mb: float | None, explain: bool, as_json: bool) -> None:
-    """Route PROMPT; with PROMPT '-', route each line of stdin and print one JSON line each."""
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="'ray': route the --input file on a Ray cluster into the --output Parquet folder.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --engine ray: prompts as JSONL or Parquet.")
+@click.option("--output", "-o", type=click.Path(), default=None, help="With --engine ray: the Parquet folder.")
+@click.option("--address", default=None, help="With --engine ray: 'auto', host:port or ray://host:port.")
+@click.option("--num-actors", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --engine ray: routing actors.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="With --engine ray: rows per batch.")
+@click.option("--prompt-column", default="prompt", show_default=True, help="With --engine ray: the prompt field.")
+@click.option("--part-rows", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="With --engine ray: rows per output part.")
+def route(prompt: str | None, profile: str, embedder: str | None, cost_bias: float | None, require: tuple[str, ...],
+          allow: tuple[str, ...], max_size_mb: float | None, explain: bool, as_json: bool, engine: str,
+          input_path: str | None, output: str | None, address: str | None, num_actors: int,
+          batch_size: int | None, prompt_column: str, part_rows: int) -> None:
+    """Route PROMPT; with PROMPT '-', route each line of stdin and print one JSON line each; with
+    --engine ray, route a whole file on a Ray cluster (resumable)."""
+    if engine == "ray":
+        if prompt is not None or input_path is None or output is None or explain or as_json:
+            raise click.UsageError("--engine ray takes --input and --output (not PROMPT, --explain or --json)")
+        from .ray import run_route
+
+        run_route(input_path, output, profile=profile, embedder=embedder, cost_bias=cost_bias, require=require,
+                  allow=allow or None, max_size_mb=max_size_mb, address=address, num_actors=num_actors,
+                  batch_size=batch_size, prompt_column=prompt_column, part_rows=part_rows)
+        return
+    if prompt is None:
+        raise click.UsageError("give a PROMPT, '-' for stdin, or --engine ray --input FILE --output DIR")
+    if input_path or output or address:
+        raise click.UsageError("--input, --output and --address go with --engine ray")
     if explain and prompt == "-":
         raise click.UsageError("--explain takes one PROMPT, not '-' (stdin)")
     if explain and as_json:
