@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -148,16 +147,21 @@ async def _forward(request: Request, gen: OpenAIGenerator, body: dict[str, Any],
                                   f"{data[:_BODY_CHARS].decode('utf-8', 'replace')}")
         return Response(data, status_code=reply.status_code, media_type=media, headers=headers)
     return StreamingResponse(_relay(reply, where), status_code=reply.status_code, media_type=media,
-                             headers=headers, background=BackgroundTask(reply.aclose))
+                             headers=headers)
 
 
 async def _relay(reply: httpx.Response, where: str) -> AsyncIterator[bytes]:
-    """The backend's stream, chunk by chunk as it arrives; a stream cut off midway ends ours there."""
+    """The backend's stream, chunk by chunk as it arrives; a stream cut off midway ends ours there.
+
+    The backend's response is closed here, also when our client goes away mid-stream.
+    """
     try:
         async for chunk in reply.aiter_raw():
             yield chunk
     except httpx.HTTPError as exc:
         log.warning("cactus-router serve: %s: the stream was cut off (%s)", where, type(exc).__name__)
+    finally:
+        await reply.aclose()
 
 
 def _params(body: Mapping[str, Any]) -> SamplingParams:
