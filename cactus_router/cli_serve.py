@@ -15,13 +15,15 @@ from .errors import RouterError
 from .serve import DEFAULT_HOST, DEFAULT_PORT, ServeConfig
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int) -> socket.socket:
     """A listening socket, bound here so the real port (for --port 0) is known before serving."""
     try:
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     except ValueError:
         family = socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the listening
+    # socket says it is TCP; with proto 0, Nagle and delayed ACKs add about 40 ms to every response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -82,7 +84,7 @@ def serve(profile: str, embedder: str | None, backends: str | None, host: str, p
         raise click.ClickException(" ".join(str(exc).split())) from None
     if not _is_loopback(host) and token is None:
         click.echo(f"warning: listening on {host} without --token-env: anyone who can reach it can use it", err=True)
-    sock = _bind(host, port)
+    sock = listening_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"cactus-router serve: listening on http://{shown}:{sock.getsockname()[1]} "
                f"(profile {profile}, {workers} workers)", err=True)
