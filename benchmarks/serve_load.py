@@ -1,13 +1,20 @@
 """Load on ``cactus-router serve``'s POST /v1/route, against Router.route in this process, in one run.
 
-    python benchmarks/serve_load.py [--clients 1,4,16] [--requests 2000] [--seconds 60] [--workers 2]
+    python benchmarks/serve_load.py [--clients 4,16] [--requests 2000] [--seconds 60] [--workers 2]
 
-The prompts are tests/data/everyday_prompts.txt, cycled. First Router.route is timed here, one
-prompt at a time, with the default profile and embedder; then the service is started in a
-subprocess on a free loopback port (127.0.0.1 only) and, for each client count N, N concurrent
-clients (one asyncio loop, keep-alive connections) send requests until ``--requests`` are done or
-``--seconds`` have passed. Each row: requests/s, p50/p99 latency, errors (non-200 or no answer),
-and the service's p50 over the in-process p50 (the service's overhead as a ratio).
+The prompts are tests/data/everyday_prompts.txt, cycled; the profile and embedder are the
+defaults. The service is started in a subprocess on a free loopback port (127.0.0.1 only).
+
+1. Overhead: one client; blocks of 50 Router.route calls in this process alternate with blocks of
+   50 requests to the service on the same prompts, so both sample the machine over the same
+   minutes (other processes may share the cores). The ratio of the medians is the service's
+   overhead. (Blocks rather than single calls: each process's onnxruntime threads spin briefly
+   after a call, which would slow the other's next call.)
+2. Load: for each client count N, N concurrent clients (one asyncio loop, keep-alive connections)
+   send requests until ``--requests`` are done or ``--seconds`` have passed.
+
+Each row: requests/s, p50/p99 latency, errors (non-200 or no answer), and its p50 over the
+in-process p50 of step 1.
 """
 
 from __future__ import annotations
@@ -33,17 +40,31 @@ from cactus_router import Router
 PROMPTS = Path(__file__).resolve().parent.parent / "tests" / "data" / "everyday_prompts.txt"
 
 
-def in_process(prompts: list[str], n: int) -> np.ndarray:
-    """Milliseconds of ``n`` Router.route calls, cycling the prompts."""
+def overhead(url: str, prompts: list[str], n: int, seconds: float, block: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Milliseconds of Router.route in process and of one request to the service, in alternating blocks."""
     router = Router.load("default")
     for p in prompts:  # warm-up
         router.route(p)
-    out = np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter()
-        router.route(prompts[i % len(prompts)])
-        out[i] = (time.perf_counter() - t0) * 1e3
-    return out
+    local: list[float] = []
+    served: list[float] = []
+    stop_at = time.monotonic() + seconds
+    with httpx.Client(timeout=30) as client:
+        client.post(url + "/v1/route", json={"prompt": prompts[0]})
+        i = 0
+        while i < n and time.monotonic() < stop_at:
+            chunk = [prompts[(i + j) % len(prompts)] for j in range(min(block, n - i))]
+            i += len(chunk)
+            for prompt in chunk:
+                t0 = time.perf_counter()
+                router.route(prompt)
+                local.append((time.perf_counter() - t0) * 1e3)
+            for prompt in chunk:
+                t0 = time.perf_counter()
+                reply = client.post(url + "/v1/route", json={"prompt": prompt})
+                served.append((time.perf_counter() - t0) * 1e3)
+                if reply.status_code != 200:
+                    raise SystemExit(f"the service answered {reply.status_code}: {reply.text}")
+    return np.array(local), np.array(served)
 
 
 def start(workers: int, log: IO[str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -110,17 +131,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="the service's routing threads")
     args = ap.parse_args()
     prompts = [ln for ln in PROMPTS.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
-    base = in_process(prompts, min(args.requests, 1000))
-    b50, b99 = np.percentile(base, [50, 99])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}, "
-          f"Python {platform.python_version()}")
-    print(f"in-process Router.route: {len(base)} calls, p50 {b50:.2f} ms, p99 {b99:.2f} ms; "
-          f"load average {os.getloadavg()[0]:.1f} (other processes share the cores)\n")
-    print("| clients | requests | requests/s | p50 ms | p99 ms | errors | p50 vs in-process |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
+          f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f} at the start")
     with tempfile.TemporaryFile(mode="w+") as log:
         proc, url = start(args.workers, log)
         try:
+            local, served = overhead(url, prompts, args.requests, args.seconds)
+            b50, b99 = np.percentile(local, [50, 99])
+            s50, s99 = np.percentile(served, [50, 99])
+            print(f"\n{len(local)} calls each, in alternating blocks: Router.route in process p50 {b50:.2f} ms, "
+                  f"p99 {b99:.2f} ms; "
+                  f"POST /v1/route p50 {s50:.2f} ms, p99 {s99:.2f} ms; overhead {s50 - b50:.2f} ms "
+                  f"({s50 / b50:.2f}x)\n")
+            print("| clients | requests | requests/s | p50 ms | p99 ms | errors | p50 vs in-process |")
+            print("|---|---|---|---|---|---|---|")
             for n in (int(x) for x in args.clients.split(",")):
                 lat, errors, wall = asyncio.run(load(url, prompts, n, args.requests, args.seconds))
                 p50, p99 = np.percentile(lat, [50, 99]) if len(lat) else (float("nan"), float("nan"))
