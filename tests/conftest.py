@@ -16,3 +16,6 @@ def hash_embedder():
 @pytest.fixture()
 def hash_profile(hash_embedder):
     return make_profile(k=4, d=64, m=3, embedder=hash_embedder)
+
+# The serve tests' subprocess harness and its session-wide service (tests/serve_harness.py).
+pytest_plugins = ["serve_harness"]

@@ -53,6 +53,8 @@ class FakeOpenAIServer:
     def default_reply(self, body: dict[str, Any]) -> dict[str, Any]:
         """Echo reply: choice i says 'answer i to: <last message>'."""
         last = body["messages"][-1]["content"]
+        if isinstance(last, list):  # content parts: their text
+            last = " ".join(str(p["text"]) for p in last if p.get("type") == "text")
         n = min(int(body.get("n", 1)), self.max_n)
         choices = []
         for i in range(n):
@@ -81,10 +83,17 @@ class FakeOpenAIServer:
                 if reply is not None:
                     time.sleep(reply.delay)
                     self._send(reply.status, reply.body or b"{}", reply.headers)
-                elif body.get("stream"):
-                    self._stream(fake.default_reply(body))
+                    return
+                try:
+                    echo = fake.default_reply(body)
+                except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                    # A body the echo cannot read is refused, as a real server refuses a malformed request.
+                    self._send(400, json.dumps({"error": {"message": f"fake: bad request ({exc!r})"}}).encode(), {})
+                    return
+                if body.get("stream"):
+                    self._stream(echo)
                 else:
-                    self._send(200, json.dumps(fake.default_reply(body)).encode(), {})
+                    self._send(200, json.dumps(echo).encode(), {})
 
             def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
                 try:

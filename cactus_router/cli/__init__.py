@@ -16,6 +16,7 @@ from .cascade import cascade
 from .eval import eval_command
 from .judge import judge
 from .route import convert, info, models, route
+from .serve import serve
 from .train import add_model_command, calibrate_command, train
 
 
@@ -26,7 +27,7 @@ def cli() -> None:
 
 
 for _command in (route, info, models, convert, train, calibrate_command, add_model_command, eval_command, cascade,
-                 judge):
+                 judge, serve):
     cli.add_command(_command)
 
 

@@ -134,6 +134,10 @@ class OpenAIGenerator:
             headers["Authorization"] = f"Bearer {self._key}"
         return headers
 
+    def request_headers(self) -> dict[str, str]:
+        """The headers of a request to the server, the key's included: for a gateway forwarding a client's body."""
+        return self._headers()
+
     def _payload(self, messages: list[dict[str, str]], params: SamplingParams, n: int, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.served_model, "messages": messages, "n": n,
                                 "temperature": params.temperature, "max_tokens": params.max_tokens}
