@@ -13,7 +13,6 @@ from .batch import Columns, DecisionBatch
 from .decision import Decision
 from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext
 from .policies._base import BatchPolicy
-from .ranking import Ranking
 from .request import RouteRequest
 from .scorer import Eligibility, Scorer
 
@@ -61,11 +60,10 @@ class Pipeline:
         t0 = perf_counter()
         eligibility = self.scorer.eligibility(request)
         bias, lam = self.knobs(request)
-        cluster, sim, margin, ranking, scores, errors = self.scorer.score(vec, eligibility, lam)
+        cluster, sim, margin, ranking, best, error, score = self.scorer.choose(vec, eligibility, lam)
         ids = self.scorer.ids
-        best = ranking[0]
-        d = Decision(ids[best], cluster, sim, margin, errors[0], float(self.scorer.costs[best]), scores[0],
-                     Ranking(ids, ranking, scores), bias, embed_ms, (perf_counter() - t0) * 1e3)
+        d = Decision(ids[best], cluster, sim, margin, error, self.scorer.cost_of[best], score, ranking, bias, embed_ms,
+                     (perf_counter() - t0) * 1e3)
         if self.policies:
             context = PolicyContext(self.profile, self.scorer, eligibility, lam)
             for policy in self.policies:

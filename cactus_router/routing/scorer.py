@@ -11,7 +11,12 @@ import numpy as np
 from .. import _native
 from ..errors import NoEligibleModelError
 from ..profile import Profile
+from .ranking import Ranking
 from .request import RouteRequest
+
+#: What ``Scorer.choose`` returns: cluster, similarity, margin, ranking, and the first model's
+#: index, expected error and score.
+Chosen = tuple[int, float, float, Ranking, int, float, float]
 
 #: Eligibility masks kept per scorer (one per distinct set of constraints), at most this many
 #: bytes in all (an entry holds a mask and the eligible indices: about 40 bytes per model);
@@ -20,7 +25,7 @@ from .request import RouteRequest
 ELIGIBILITY_CACHE_BYTES = 4 * 1024 * 1024
 ELIGIBILITY_CACHE_SIZE = 256
 #: Under hard assignment a ranking depends only on (eligibility, lambda, cluster), so the scorer
-#: keeps the ranking lists it has copied out of C and skips the copy on a repeat: at most this
+#: keeps the rankings it has copied out of C and skips the copy on a repeat: at most this
 #: many bytes in all (about 80 bytes per model per entry), cleared when full. Measured in
 #: benchmarks/test_bench_core.py (K x D rows, hard assignment) and by benchmarks/latency_gate.py.
 RANKING_CACHE_BYTES = 4 * 1024 * 1024
@@ -54,13 +59,14 @@ class Scorer:
     Immutable after construction but for its eligibility cache, which is locked and bounded.
     """
 
-    __slots__ = ("ids", "costs", "overall_errors", "temperature", "index", "_overall", "_profile",
+    __slots__ = ("ids", "costs", "cost_of", "overall_errors", "temperature", "index", "_overall", "_profile",
                  "_eligibility_cache", "_eligibility_limit", "_ranking_cache", "_ranking_limit", "_lock", "_all")
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
         self.ids = profile.model_ids
         self.costs = np.array([m.cost for m in profile.models], dtype=np.float64)
+        self.cost_of = tuple(float(c) for c in self.costs)
         self.overall_errors = np.array([m.overall_error_rate for m in profile.models], dtype=np.float64)
         self.temperature = profile.routing.temperature
         self.index = _native.Index(profile.centroids, profile.error_matrix(), self.costs)
@@ -68,7 +74,7 @@ class Scorer:
         self._overall = _native.Index(np.ones((1, 1)), self.overall_errors[None, :], self.costs)
         self._eligibility_cache: dict[tuple[Any, ...], Eligibility] = {}
         self._eligibility_limit = max(1, min(ELIGIBILITY_CACHE_SIZE, ELIGIBILITY_CACHE_BYTES // (40 * len(self.ids))))
-        self._ranking_cache: dict[tuple[Any, float, int], tuple[list[int], list[float], list[float]]] = {}
+        self._ranking_cache: dict[tuple[Any, float, int], tuple[Ranking, int, float, float]] = {}
         self._ranking_limit = max(16, RANKING_CACHE_BYTES // (80 * len(self.ids)))
         self._lock = threading.Lock()
         self._all = Eligibility(None, _native.mask_buffer(None), tuple(range(len(self.ids))))
@@ -112,21 +118,26 @@ class Scorer:
         ok.setflags(write=False)
         return Eligibility(ok, _native.mask_buffer(ok), tuple(int(j) for j in np.flatnonzero(ok)), request.constraints)
 
-    def score(self, vec: np.ndarray, eligibility: Eligibility, lam: float) -> _native.Routed:
-        """The cluster rule on one float32 embedding laid out for C."""
+    def choose(self, vec: np.ndarray, eligibility: Eligibility, lam: float) -> Chosen:
+        """The cluster rule on one float32 embedding laid out for C: the cluster, similarity,
+        margin, the ranking, and the first model's index, expected error and score."""
         if self.temperature != 0.0:
-            return self.index.route(vec, eligibility.buffer, lam, self.temperature)
-        cluster, sim, margin, *_ = self.index.route(vec, eligibility.buffer, lam, 0.0, ranked=False)
+            return self._chosen(self.index.route(vec, eligibility.buffer, lam, self.temperature))
+        cluster, sim, margin, _, _, _ = self.index.route(vec, eligibility.buffer, lam, 0.0, ranked=False)
         key = (eligibility.key, lam, cluster)
         hit = self._ranking_cache.get(key)
         if hit is not None:
-            return (cluster, sim, margin, *hit)
-        routed = self.index.route(vec, eligibility.buffer, lam, 0.0)
+            return cluster, sim, margin, *hit
+        chosen = self._chosen(self.index.route(vec, eligibility.buffer, lam, 0.0))
         with self._lock:
             if len(self._ranking_cache) >= self._ranking_limit:
                 self._ranking_cache.clear()
-            self._ranking_cache[key] = (routed[3], routed[4], routed[5])
-        return routed
+            self._ranking_cache[key] = chosen[3:]
+        return chosen
+
+    def _chosen(self, routed: _native.Routed) -> Chosen:
+        cluster, sim, margin, ranking, scores, errors = routed
+        return cluster, sim, margin, Ranking(self.ids, ranking, scores), ranking[0], errors[0], scores[0]
 
     def score_many(self, vecs: np.ndarray, eligibility: Eligibility, lam: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
