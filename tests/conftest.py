@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cr_factories import make_profile
 
 from cactus_router.embedders.hashing import HashEmbedder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outside_the_checkout(tmp_path_factory):
+    """Run the tests from a temporary folder. From the checkout, the subprocesses that the tests
+    start (``python -m cactus_router``, ``python -c``, Ray's workers) would put it first on their
+    path and import its unbuilt source tree instead of the installed package."""
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(here)
 
 
 @pytest.fixture(scope="session")

@@ -324,3 +324,17 @@ def test_decision_from_dict_names_the_bad_field(router, field, value):
     data[field] = value
     with pytest.raises(ArgumentError, match=field):
         Decision.from_dict(data)
+
+
+def test_the_fast_decision_constructor_sets_every_field():
+    """new_decision (the hot path's) gives exactly what the dataclass constructor gives, every field set."""
+    import dataclasses
+
+    from cactus_router.routing.decision import new_decision
+
+    args = ("m1", 3, 0.5, 0.25, 0.125, 2.0, 0.75, (("m1", 0.75),), 0.5, 1.5, 0.01)
+    fast, slow = new_decision(*args), Decision(*args)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert [getattr(fast, f.name) for f in dataclasses.fields(Decision)] == [*args, True, ()]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.model = "other"  # type: ignore[misc]

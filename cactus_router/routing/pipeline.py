@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ArgumentError, PolicyError
 from ..profile import Profile
 from .batch import Columns, DecisionBatch
-from .decision import Decision
+from .decision import Decision, new_decision
 from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext
 from .policies._base import BatchPolicy
 from .request import RouteRequest
@@ -62,8 +62,8 @@ class Pipeline:
         bias, lam = self.knobs(request)
         cluster, sim, margin, ranking, best, error, score = self.scorer.choose(vec, eligibility, lam)
         ids = self.scorer.ids
-        d = Decision(ids[best], cluster, sim, margin, error, self.scorer.cost_of[best], score, ranking, bias, embed_ms,
-                     (perf_counter() - t0) * 1e3)
+        d = new_decision(ids[best], cluster, sim, margin, error, self.scorer.cost_of[best], score, ranking, bias,
+                         embed_ms, (perf_counter() - t0) * 1e3)
         if self.policies:
             context = PolicyContext(self.profile, self.scorer, eligibility, lam)
             for policy in self.policies:
