@@ -15,6 +15,7 @@ from ._common import Group, one_line_warning, raise_terminated
 from .cascade import cascade
 from .eval import eval_command
 from .route import convert, info, models, route
+from .tiers import label_tiers
 from .train import add_model_command, calibrate_command, train
 
 
@@ -24,7 +25,8 @@ def cli() -> None:
     """On-device LLM routing: pick the cheapest model likely to answer well."""
 
 
-for _command in (route, info, models, convert, train, calibrate_command, add_model_command, eval_command, cascade):
+for _command in (route, info, models, convert, train, calibrate_command, add_model_command, eval_command, cascade,
+                 label_tiers):
     cli.add_command(_command)
 
 
