@@ -39,3 +39,55 @@ def label_tiers(table: str, medium: str, large: str, output: str, matrix: str | 
     unlabelled = sum(label is None for label in labels)
     click.echo(f"wrote {output}: {len(rows)} rows ({shares}" + (f", {unlabelled} not labelled)" if skip else ")"),
                err=True)
+
+
+@click.command("policy")
+@click.argument("profile")
+@click.option("--set", "assignments", multiple=True, metavar="TIER=ID[,ID...]",
+              help="A tier's ordered model list (first eligible wins), repeatable: --set Complex=qwen-1.7b,lfm2-1.2b.")
+@click.option("--clear", "cleared", multiple=True, metavar="TIER", help="Drop a tier's list from the map (repeatable).")
+@click.option("--margin", type=click.FloatRange(0.0, 1.0), default=None,
+              help="The derived tier rule's margin (Standard when the cheapest model is within it of the best).")
+@click.option("--ambiguous-error", type=click.FloatRange(0.0, 1.0), default=None,
+              help="The derived tier rule's threshold (Ambiguous when every model's expected error exceeds it).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), default=None,
+              help="JSON file: an array of rules (length, keyword, math, code, budget) replacing the profile's.")
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="Write the edited profile here (default: update PROFILE in place).")
+@follow_symlinks_option
+def policy(profile: str, assignments: tuple[str, ...], cleared: tuple[str, ...], margin: float | None,
+           ambiguous_error: float | None, rules_file: str | None, output: str | None, follow_symlinks: bool) -> None:
+    """Edit PROFILE's policy map, tier rule or rules without retraining (docs/tiers.md)."""
+    from dataclasses import replace
+
+    from .._files import read_input
+    from .._json import loads_limited
+    from ..errors import ProfileError
+    from ..profile import Profile, TierCounts, TierRule
+    from ..tiers import check_tier
+    from ._common import output_path
+
+    if not (assignments or cleared or margin is not None or ambiguous_error is not None or rules_file):
+        raise click.UsageError("nothing to change: give --set, --clear, --margin, --ambiguous-error or --rules")
+    dest = output_path(profile, output, follow_symlinks)
+    prof = Profile.load(profile)
+    mapping = dict(prof.policy_map or {})
+    for tier in cleared:
+        mapping.pop(check_tier(tier, "--clear", ProfileError), None)
+    for a in assignments:
+        tier, sep, ids = a.partition("=")
+        if not sep or not ids.strip():
+            raise click.BadParameter(f"{a!r} must read TIER=ID[,ID...]", param_hint="--set")
+        mapping[check_tier(tier.strip(), "--set tier", ProfileError)] = tuple(m.strip() for m in ids.split(","))
+    tiers = prof.tiers or TierCounts()
+    if margin is not None or ambiguous_error is not None:
+        rule = tiers.rule or TierRule()
+        tiers = replace(tiers, rule=TierRule(rule.margin if margin is None else margin,
+                                             rule.ambiguous_error if ambiguous_error is None else ambiguous_error))
+    edited = replace(prof, policy_map=mapping or None, tiers=tiers if tiers != TierCounts() else prof.tiers)
+    if rules_file is not None:
+        raw = loads_limited(read_input(rules_file, "rules file", ProfileError, 1024 * 1024), rules_file, ProfileError)
+        edited = Profile.from_dict({**edited.to_dict(), "policies": raw}, what=rules_file)
+    edited.save(dest, follow_symlinks=follow_symlinks)
+    shown = ", ".join(f"{t}={','.join(ms)}" for t, ms in (edited.policy_map or {}).items()) or "none"
+    click.echo(f"wrote {dest}: policy map {shown}; {len(edited.policies)} rules", err=True)

@@ -133,7 +133,7 @@ class Router:
         req = _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
         try:
-            return self._pipeline.decide(vec, req, embed_ms)
+            return self._pipeline.decide(vec, req, embed_ms, prompt)
         except CoreError as exc:
             raise value_error(exc, embedder=self._embedder) from None
 
@@ -157,7 +157,7 @@ class Router:
         out = self._embedder.embed_many([check_prompt(p) for p in prompts])
         vecs = embedder_output(self._embedder, out, (len(prompts), self.profile.dim))
         try:
-            return self._pipeline.decide_many(vecs, req, (perf_counter() - t0) * 1e3)
+            return self._pipeline.decide_many(vecs, req, (perf_counter() - t0) * 1e3, prompts=prompts)
         except CoreError as exc:
             raise value_error(exc, embedder=self._embedder) from None
 
@@ -178,7 +178,7 @@ class Router:
         req = _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
         try:
-            return explain(self._pipeline, vec, req, embed_ms, top_clusters)
+            return explain(self._pipeline, vec, req, embed_ms, top_clusters, prompt)
         except CoreError as exc:
             raise value_error(exc, embedder=self._embedder) from None
 

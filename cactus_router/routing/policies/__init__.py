@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from ._base import Policy, PolicyContext, changed
 from .ood import OutOfDistribution
+from .tier import Tier
 
 #: Policy names (as a profile's ``policies`` list may name them) to their classes.
 REGISTRY: dict[str, type[Policy]] = {
     OutOfDistribution.name: OutOfDistribution,
+    Tier.name: Tier,
 }
 
-__all__ = ["REGISTRY", "OutOfDistribution", "Policy", "PolicyContext", "changed"]
+__all__ = ["REGISTRY", "OutOfDistribution", "Policy", "PolicyContext", "Tier", "changed"]
