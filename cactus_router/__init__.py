@@ -6,9 +6,11 @@
 
 from .errors import (
     ArgumentError,
+    BudgetExceededError,
     CoreError,
     EmbedderError,
     EmbedderMismatchError,
+    LedgerError,
     NativeLibraryError,
     NoEligibleModelError,
     OutputError,
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Applied",
     "ArgumentError",
+    "BudgetExceededError",
     "CoreError",
     "Decision",
     "DecisionBatch",
@@ -35,6 +38,7 @@ __all__ = [
     "EmbedderInfo",
     "EmbedderMismatchError",
     "Explanation",
+    "LedgerError",
     "ModelInfo",
     "ModelSpec",
     "ModelTerm",

@@ -15,7 +15,7 @@ from ._common import Group, one_line_warning, raise_terminated
 from .cascade import cascade
 from .eval import eval_command
 from .route import convert, info, models, route
-from .tiers import label_tiers, policy
+from .tiers import label_tiers, policy, spend
 from .train import add_model_command, calibrate_command, train
 
 
@@ -26,7 +26,7 @@ def cli() -> None:
 
 
 for _command in (route, info, models, convert, train, calibrate_command, add_model_command, eval_command, cascade,
-                 label_tiers, policy):
+                 label_tiers, policy, spend):
     cli.add_command(_command)
 
 

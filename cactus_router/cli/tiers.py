@@ -91,3 +91,37 @@ def policy(profile: str, assignments: tuple[str, ...], cleared: tuple[str, ...],
     edited.save(dest, follow_symlinks=follow_symlinks)
     shown = ", ".join(f"{t}={','.join(ms)}" for t, ms in (edited.policy_map or {}).items()) or "none"
     click.echo(f"wrote {dest}: policy map {shown}; {len(edited.policies)} rules", err=True)
+
+
+@click.command("spend")
+@click.argument("profile")
+@click.argument("model", required=False)
+@click.argument("amount", required=False, type=click.FloatRange(min=0.0))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def spend(profile: str, model: str | None, amount: float | None, as_json: bool) -> None:
+    """Record that MODEL spent AMOUNT in PROFILE's budget ledger; without them, show the period's spend."""
+    import json
+
+    from ..errors import ArgumentError
+    from ..profile import Profile
+    from ..routing.policies import Budget
+    from ._common import out
+
+    if (model is None) != (amount is None):
+        raise click.UsageError("give MODEL and AMOUNT together (or neither, to show the spend)")
+    prof = Profile.load(profile)
+    budget = Budget()
+    ledger = budget.ledger(prof)
+    if ledger is None or budget.rule is None:
+        raise ArgumentError(f"{profile}: the profile has no budget rule in its 'policies'")
+    if model is not None and amount is not None:
+        if model not in prof.model_ids:
+            raise ArgumentError(f"{model!r} is not a model of the profile")
+        ledger.record_spend(model, amount)
+    spent = ledger.spent()
+    if as_json:
+        out(json.dumps({"spent": spent, "budget": budget.rule.budget, "period": budget.rule.period,
+                        "ledger": str(ledger.path)}))
+    else:
+        out(f"spent {spent:g} of {budget.rule.budget:g} this {budget.rule.period} period "
+            f"({spent / budget.rule.budget:.1%}; ledger {ledger.path})")

@@ -11,7 +11,7 @@ from ..errors import ArgumentError, PolicyError
 from ..profile import Profile
 from .batch import Columns, DecisionBatch
 from .decision import Decision
-from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext, Tier
+from .policies import REGISTRY, RULE_ORDER, OutOfDistribution, Policy, PolicyContext, Tier, rule_policy
 from .policies._base import BatchPolicy
 from .ranking import Ranking
 from .request import RouteRequest
@@ -20,8 +20,16 @@ from .scorer import Eligibility, Scorer
 
 def default_policies(profile: Profile) -> tuple[Policy, ...]:
     """The policies a profile routes with: out-of-distribution, then the tier (and its policy
-    map), then the profile's own rules in the fixed order of docs/tiers.md."""
-    return (OutOfDistribution(), Tier())
+    map), then the profile's own rules in the fixed order ``RULE_ORDER`` (docs/tiers.md), whatever
+    their order in its ``policies`` list.
+
+    Raises:
+        LedgerError: a budget rule's ledger is not a writable regular file, or is corrupt.
+    """
+    position = {r.name: i for i, r in enumerate(profile.policies)}
+    rules = [rule_policy(profile.policies[position[name]], f"policies[{position[name]}] ({name})")
+             for name in RULE_ORDER if name in position]
+    return (OutOfDistribution(), Tier(), *rules)
 
 
 class Pipeline:

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...tiers import COMPLEX
+from ...tiers import COMPLEX, SEVERITY, STANDARD
 from ..ranking import Ranking
 from ._base import PolicyContext, changed
 
 if TYPE_CHECKING:
+    from ...profile import Profile
+    from ...tiers.rules import Rule
     from ..decision import Decision
     from ..request import RouteRequest
 
@@ -74,3 +76,32 @@ def retiered(decision: Decision, tier: str, request: RouteRequest, context: Poli
     """``decision`` moved to ``tier`` by a rule (its tier probability dropped), recording why and how."""
     after, how = choose(decision, tier, request, context)
     return changed(after, policy, f"{reason}; {how}", tier_probability=None)
+
+
+def current_tier(decision: Decision) -> str:
+    """The decision's tier; a decision no tier policy saw counts as Standard for the rules."""
+    return decision.tier or STANDARD
+
+
+def raised(decision: Decision, tier: str, request: RouteRequest, context: PolicyContext, policy: str,
+           why: str) -> Decision:
+    """``decision`` raised to ``tier`` if that is more severe than its own (else unchanged)."""
+    now = current_tier(decision)
+    if SEVERITY[tier] <= SEVERITY[now]:
+        return decision
+    return retiered(decision, tier, request, context, policy, f"{why}: tier {now} -> {tier}")
+
+
+def configured(profile: Profile, name: str) -> Rule | None:
+    """The profile's rule of that name, if its ``policies`` list has one."""
+    return next((r for r in profile.policies if r.name == name), None)
+
+
+def moved_first(decision: Decision, model: str, context: PolicyContext, policy: str, reason: str) -> Decision:
+    """``decision`` choosing ``model`` (which its ranking holds), the rest of the ranking in order after it."""
+    rows = ranked(decision, context)
+    pick = next(r for r in rows if r[0] == model)
+    order = [pick] + [r for r in rows if r is not pick]
+    return changed(decision, policy, reason, model=model, expected_error=pick[3],
+                   cost=float(context.scorer.costs[pick[1]]), score=pick[2],
+                   ranking=Ranking(context.scorer.ids, [r[1] for r in order], [r[2] for r in order]))
