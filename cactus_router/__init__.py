@@ -16,9 +16,11 @@ from typing import Any
 
 from .errors import (
     ArgumentError,
+    BudgetExceededError,
     CoreError,
     EmbedderError,
     EmbedderMismatchError,
+    LedgerError,
     NativeLibraryError,
     NoEligibleModelError,
     OutputError,
@@ -58,6 +60,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Applied",
     "ArgumentError",
+    "BudgetExceededError",
     "CoreError",
     "Decision",
     "DecisionBatch",
@@ -65,6 +68,7 @@ __all__ = [
     "EmbedderInfo",
     "EmbedderMismatchError",
     "Explanation",
+    "LedgerError",
     "ModelInfo",
     "ModelSpec",
     "ModelTerm",

@@ -19,6 +19,8 @@ from .errors import RoutingTableError
 
 #: Largest routing-table file read (bytes); also the limit for prompt and query files.
 MAX_TABLE_BYTES = 1024 * 1024 * 1024
+#: The grades a row may give a model's answer (``idk``: the model said it does not know).
+GRADES = ("correct", "incorrect", "idk")
 #: Longest line of a JSONL table, prompt or query file (bytes): a line is parsed whole, so this
 #: bounds the memory one line can take, whatever the file holds.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -26,13 +28,15 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class RoutingRow:
-    """One labelled prompt: each model's score in [0, 1] (1 = a perfect answer)."""
+    """One labelled prompt: each model's score in [0, 1] (1 = a perfect answer) and, optionally,
+    its grade (``correct``, ``incorrect`` or ``idk``), which the tier oracle reads."""
 
     prompt: str
     scores: Mapping[str, float]
     task: str | None = None
     id: str | None = None
     costs: Mapping[str, float] | None = field(default=None, compare=False)
+    grades: Mapping[str, str] | None = field(default=None, compare=False)
 
 
 def _row_from_obj(obj: Any, where: str) -> RoutingRow:
@@ -65,14 +69,31 @@ def _row_from_obj(obj: Any, where: str) -> RoutingRow:
     for key in ("task", "id"):
         if obj.get(key) is not None and not (isinstance(obj[key], str) and is_unicode(obj[key])):
             raise RoutingTableError(f"{where}: {key!r} must be a string (valid Unicode)")
-    return RoutingRow(prompt, dict(scores), obj.get("task"), obj.get("id"), None if costs is None else dict(costs))
+    grades = _grades(obj.get("grades"), where)
+    return RoutingRow(prompt, dict(scores), obj.get("task"), obj.get("id"), None if costs is None else dict(costs),
+                      grades)
+
+
+def _grades(grades: Any, where: str) -> dict[str, str] | None:
+    if grades is None:
+        return None
+    if not isinstance(grades, dict):
+        raise RoutingTableError(f"{where}: 'grades' must be an object {{model: {' | '.join(GRADES)}}}")
+    for model, g in grades.items():
+        if not is_unicode(model):
+            raise RoutingTableError(f"{where}: a model name in 'grades' is not valid Unicode (a lone surrogate)")
+        if g not in GRADES:
+            raise RoutingTableError(f"{where}: grades[{model!r}] must be one of {', '.join(GRADES)}, "
+                                    f"got {reprlib.repr(g)}")
+    return dict(grades)
 
 
 def read_table(path: str | os.PathLike[str], *, queries: str | os.PathLike[str] | None = None) -> list[RoutingRow]:
     """Read a routing table: JSONL rows, or an LLMRouter JSON list (``{"question", "scores"}``).
 
     Args:
-        path: the table. ``.jsonl``: one ``{"prompt", "scores", "task"?, "id"?, "costs"?}`` per line.
+        path: the table. ``.jsonl``: one ``{"prompt", "scores", "task"?, "id"?, "costs"?, "grades"?}``
+            per line.
             A JSON array: the LLMRouter layout.
         queries: for the LLMRouter layout, its ``default_query_*.jsonl`` file, joined on the
             prompt text to fill in each row's task.
@@ -155,7 +176,7 @@ def _read_llmrouter(raw: bytes, p: Path, queries: str | os.PathLike[str] | None)
         if queries is not None:
             if row.prompt not in tasks:
                 raise RoutingTableError(f"{p}[{i}]: prompt not found in {queries}")
-            row = RoutingRow(row.prompt, row.scores, tasks[row.prompt], row.id, row.costs)
+            row = RoutingRow(row.prompt, row.scores, tasks[row.prompt], row.id, row.costs, row.grades)
         rows.append(row)
     if not rows:
         raise RoutingTableError(f"{p}: no rows")
@@ -172,6 +193,8 @@ def write_table(rows: Iterable[RoutingRow], path: str | os.PathLike[str], *, fol
                 obj[key] = getattr(r, key)
         if r.costs is not None:
             obj["costs"] = dict(r.costs)
+        if r.grades is not None:
+            obj["grades"] = dict(r.grades)
         lines.append(json.dumps(obj, ensure_ascii=False))
     write_atomic(path, "\n".join(lines) + "\n", follow_symlinks=follow_symlinks)
 

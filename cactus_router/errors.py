@@ -77,6 +77,14 @@ class PolicyError(RouterError, RuntimeError):
     """A policy failed, or returned a decision the request does not allow."""
 
 
+class BudgetExceededError(RouterError, RuntimeError):
+    """A budget rule's spend reached its budget, and the rule is set to refuse (or no eligible model is free)."""
+
+
+class LedgerError(RouterError, OSError):
+    """A spend ledger is corrupt (a line fails its checksum) or cannot be read or written."""
+
+
 def error_to_dict(exc: BaseException) -> dict[str, str]:
     """The JSON shape of an error, as the CLI's ``--json`` and the HTTP service give it:
     ``{"type": class name, "message": one line}``."""

@@ -105,3 +105,84 @@ def test_no_policy_picks_an_ineligible_model(hash_embedder, seed, bias, data, oo
             r.route_many(prompts, cost_bias=bias, allow=allow)):
         assert d.model in allow and {m for m, _ in d.ranking} <= set(allow) and d.ranking[0][0] == d.model
     assert np.isin(r.route_many(prompts, allow=allow).models, allow).all()
+
+
+def _random_rules(data, ids, ledger):
+    """A random subset of the rules, with random settings naming the profile's models and tiers."""
+    tiers = st.sampled_from(["Standard", "Complex", "Ambiguous"])
+    words = st.sampled_from(["hello", "integrate", "poem", "far", "x^2", "write"])
+    rules = []
+    if data.draw(st.booleans()):
+        at = data.draw(st.integers(1, 30))
+        rules.append({"name": "length", "unit": data.draw(st.sampled_from(["tokens", "characters"])),
+                      "thresholds": [{"at": at, "tier": data.draw(tiers)}]})
+    if data.draw(st.booleans()):
+        entries = [{"words": [data.draw(words)], **({"tier": data.draw(tiers)} if data.draw(st.booleans())
+                                                    else {"model": data.draw(st.sampled_from(ids))})}
+                   for _ in range(data.draw(st.integers(1, 3)))]
+        rules.append({"name": "keyword", "entries": entries})
+    for name in ("math", "code"):
+        if data.draw(st.booleans()):
+            rules.append({"name": name, "tier": data.draw(tiers)})
+    if data.draw(st.booleans()):
+        rules.append({"name": "budget", "budget": 10.0, "period": "daily", "ledger": str(ledger),
+                      "exhausted": "zero-cost"})
+    return rules
+
+
+def _tiered(prof, data, ledger):
+    """``prof`` with random tier counts (or none), a random policy map (or none) and random rules."""
+    import json
+
+    from cactus_router import Profile
+
+    doc = json.loads(prof.to_json())
+    ids = list(prof.model_ids)
+    if data.draw(st.booleans()):
+        doc["tiers"] = {"counts": data.draw(st.lists(st.lists(st.integers(0, 9), min_size=3, max_size=3),
+                                                     min_size=prof.k, max_size=prof.k)), "smoothing": 1.0}
+    if data.draw(st.booleans()):
+        doc["policy_map"] = {t: data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3, unique=True))
+                             for t in data.draw(st.lists(st.sampled_from(["Standard", "Complex", "Ambiguous"]),
+                                                         min_size=1, unique=True))}
+    doc["policies"] = _random_rules(data, ids, ledger)
+    return Profile.from_dict(doc)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), bias=st.one_of(st.none(), st.floats(0, 1)), data=st.data(),
+       spent=st.sampled_from([0.0, 8.5, 9.7, 12.0]))
+def test_no_rule_picks_an_ineligible_model_and_budget_never_raises_the_cost(hash_embedder, tmp_path_factory, seed,
+                                                                          bias, data, spent):
+    """For random profiles (tier counts, maps, rules) and requests, every decision keeps to the eligible
+    models, and adding the budget rule never makes a decision cost more than it would without it."""
+    from dataclasses import replace
+
+    from cactus_router import BudgetExceededError
+    from cactus_router.tiers.ledger import Ledger
+
+    ledger = tmp_path_factory.mktemp("ledger") / "spend.jsonl"
+    if spent:
+        Ledger(ledger, "daily").record_spend("m0", spent)
+    costs = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, 5.0]), min_size=5, max_size=5))
+    prof = _tiered(make_profile(k=3, d=64, m=5, seed=seed, embedder=hash_embedder, costs=costs), data, ledger)
+    allow = data.draw(st.lists(st.sampled_from(prof.model_ids), min_size=1, unique=True))
+    prompts = ["hello there", "integrate x^2 from 0 to 3", "write a poem", "far far away", "def f(x): return x"]
+    r = Router(prof, hash_embedder)
+    without = Router(replace(prof, policies=tuple(p for p in prof.policies if p.name != "budget")), hash_embedder)
+    for p in prompts:
+        try:
+            d = r.route(p, cost_bias=bias, allow=allow)
+        except BudgetExceededError:
+            assert spent >= 10.0  # refused only at 100%, with no free eligible model
+            continue
+        assert d.model in allow and {m for m, _ in d.ranking} <= set(allow) and d.ranking[0][0] == d.model
+        assert d.cost <= without.route(p, cost_bias=bias, allow=allow).cost
+    try:
+        batch = r.route_many(prompts, cost_bias=bias, allow=allow)
+    except BudgetExceededError:
+        return
+    assert np.isin(batch.models, allow).all()
+    assert [(d.model, d.tier) for d in batch] == [(d.model, d.tier) for d in (r.route(p, cost_bias=bias, allow=allow)
+                                                                            for p in prompts)]

@@ -335,6 +335,6 @@ def test_the_fast_decision_constructor_sets_every_field():
     args = ("m1", 3, 0.5, 0.25, 0.125, 2.0, 0.75, (("m1", 0.75),), 0.5, 1.5, 0.01)
     fast, slow = new_decision(*args), Decision(*args)
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
-    assert [getattr(fast, f.name) for f in dataclasses.fields(Decision)] == [*args, True, ()]
+    assert [getattr(fast, f.name) for f in dataclasses.fields(Decision)] == [*args, True, (), None, None]
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.model = "other"  # type: ignore[misc]

@@ -126,11 +126,11 @@ def test_metrics_count_decisions_and_time_them(served):
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(series))
 
     before = httpx.get(served.url + "/metrics").text
-    model = post(served, "/v1/route", {"prompt": PROMPT}).json()["model"]
+    decided = post(served, "/v1/route", {"prompt": PROMPT}).json()
     post(served, "/v1/route/batch", {"prompts": [PROMPT, PROMPT]})
     after = httpx.get(served.url + "/metrics")
     assert after.headers["content-type"].startswith("text/plain")
-    series = f'cactus_router_decisions_total{{model="{model}",tier="none"}}'
+    series = f'cactus_router_decisions_total{{model="{decided["model"]}",tier="{decided["tier"] or "none"}"}}'
     assert count(after.text, series) - count(before, series) == 3
     for name in ("cactus_router_embed_seconds_count", "cactus_router_score_seconds_count"):
         assert count(after.text, name) - count(before, name) == 2

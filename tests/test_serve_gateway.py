@@ -44,7 +44,7 @@ def test_routed_completion(served, fake_backend, router):
     want = router.route(PROMPT, cost_bias=0.3, allow=GATEWAY_MODELS)
     assert reply.headers["x-cactus-router-model"] == want.model
     assert float(reply.headers["x-cactus-router-score"]) == pytest.approx(want.score, abs=1e-5)
-    assert reply.headers["x-cactus-router-tier"] == "none" and reply.headers["x-cactus-router-reason"]
+    assert reply.headers["x-cactus-router-tier"] == (want.tier or "none") and reply.headers["x-cactus-router-reason"]
     assert reply.json()["choices"][0]["message"]["content"] == f"answer 0 to: {PROMPT}"
     _, sent = fake_backend.requests[-1]
     assert sent == {**body, "model": f"served-{want.model}"}

@@ -14,7 +14,7 @@ from .model import Cascade
 from .signals import Score, self_verification
 
 if TYPE_CHECKING:
-    from ..router import Router
+    from ..routing import Router
 
 #: A verification signal: (question, answer, generator of the model that answered) -> Score.
 Signal = Callable[[str, str, Generator], Score]

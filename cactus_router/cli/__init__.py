@@ -17,6 +17,7 @@ from .eval import eval_command
 from .judge import judge
 from .route import convert, info, models, route
 from .serve import serve
+from .tiers import label_tiers, policy, spend
 from .train import add_model_command, calibrate_command, train
 
 
@@ -27,7 +28,7 @@ def cli() -> None:
 
 
 for _command in (route, info, models, convert, train, calibrate_command, add_model_command, eval_command, cascade,
-                 judge, serve):
+                 judge, serve, label_tiers, policy, spend):
     cli.add_command(_command)
 
 

@@ -60,6 +60,8 @@ def _echo_decision(d: Decision) -> None:
         f"  cluster {d.cluster} (similarity {d.similarity:.3f}, margin {d.margin:.3f}); "
         f"expected error {d.expected_error:.3f}, cost {d.cost:g}, score {d.score:.3f} at cost_bias {d.cost_bias:g}"
     )
+    if d.tier is not None:
+        out(f"  tier {d.tier}" + ("" if d.tier_probability is None else f" (probability {d.tier_probability:.3f})"))
     out("  ranking: " + ", ".join(f"{m} {s:.3f}" for m, s in d.ranking))
     out(f"  embedding {d.embed_ms:.2f} ms, scoring {d.score_ms * 1e3:.1f} us")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -27,11 +28,17 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
 @click.option("--temperature", default="auto", show_default=True,
               help="Soft-assignment temperature (0 = nearest cluster only), or 'auto'.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--tiers", "tiers_file", type=click.Path(dir_okay=False), default=None,
+              help="TIERS.jsonl from label-tiers on DATA: store per-cluster tier counts (docs/tiers.md).")
+@click.option("--tiers-from", default=None, metavar="MEDIUM,LARGE",
+              help="Label DATA's tiers on the fly with the 9-cell oracle over these two models.")
+@click.option("--tiers-skip", is_flag=True, help="With --tiers-from: leave rows the oracle cannot label untiered.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
 @follow_symlinks_option
 def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
-          seed: int, output: str, follow_symlinks: bool) -> None:
-    """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?}.
+          seed: int, tiers_file: str | None, tiers_from: str | None, tiers_skip: bool, output: str,
+          follow_symlinks: bool) -> None:
+    """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?, "grades"?}.
 
     'auto' settings are chosen by cross-validated area under the deferral curve on DATA.
     """
@@ -42,8 +49,13 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
         raise click.BadParameter("must be a positive integer or 'auto'", param_hint="--k")
     smooth_v = auto_number(smoothing, "--smoothing")
     temp_v = auto_number(temperature, "--temperature")
+    if tiers_file is not None and tiers_from is not None:
+        raise click.UsageError("give --tiers or --tiers-from, not both")
+    if tiers_skip and tiers_from is None:
+        raise click.UsageError("--tiers-skip goes with --tiers-from")
     check_output(output, follow_symlinks=follow_symlinks)
     rows = read_table(data, queries=queries)
+    tiers, tier_facts = _tiers(rows, data, tiers_file, tiers_from, tiers_skip)
     with click.progressbar(length=len(rows), label="embedding", file=sys.stderr) as bar:
         done = [0]
 
@@ -52,13 +64,36 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
             done[0] = n
 
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
-                                smoothing=smooth_v, temperature=temp_v, progress=progress, provenance={"data": data})
+                                smoothing=smooth_v, temperature=temp_v, progress=progress,
+                                provenance={"data": data, **tier_facts}, tiers=tiers)
     profile.save(output, follow_symlinks=follow_symlinks)
     click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
                err=True)
     left_out = profile.training.get("catalog_models_left_out")
     if left_out:
         click.echo(f"catalog models left out (no row scores them): {', '.join(left_out)}", err=True)
+
+
+def _tiers(rows: list[Any], data: str, tiers_file: str | None, tiers_from: str | None, skip: bool
+           ) -> tuple[list[str | None] | None, dict[str, Any]]:
+    """Each row's tier from --tiers or --tiers-from, and the provenance the profile records."""
+    from ..data import row_locations
+    from ..tiers import label_rows, read_labels
+
+    if tiers_file is not None:
+        labels = read_labels(tiers_file, rows)
+        tiers, medium, large, source = list(labels.tiers), labels.medium, labels.large, tiers_file
+    elif tiers_from is not None:
+        pair = [m.strip() for m in tiers_from.split(",")]
+        if len(pair) != 2 or not all(pair):
+            raise click.BadParameter("must be MEDIUM,LARGE: two model ids", param_hint="--tiers-from")
+        medium, large = pair
+        found = label_rows(rows, medium, large, locations=row_locations(data, len(rows)), skip=skip)
+        tiers, source = [None if x is None else x.tier for x in found], "the 9-cell oracle over DATA"
+    else:
+        return None, {}
+    facts = {"medium": medium, "large": large, "labels": source, "labelled": sum(t is not None for t in tiers)}
+    return tiers, {"tiers": facts}
 
 
 @click.command("calibrate")

@@ -11,6 +11,8 @@ from .model import (
     ModelInfo,
     ModelSpec,
     RoutingDefaults,
+    TierCounts,
+    TierRule,
 )
 from .v1 import (
     FORMAT,
@@ -38,6 +40,8 @@ __all__ = [
     "ModelSpec",
     "Profile",
     "RoutingDefaults",
+    "TierCounts",
+    "TierRule",
     "UnverifiedEmbedderWarning",
     "bundled_profiles",
 ]

@@ -167,3 +167,48 @@ class RoutingDefaults:
         """The lambda that ``cost_bias`` (default: the profile's) stands for."""
         b = self.cost_bias if cost_bias is None else cost_bias
         return self.lambda_min + b * (self.lambda_max - self.lambda_min)
+
+
+@dataclass(frozen=True)
+class TierRule:
+    """How a profile without tier labels derives a prompt's tier from the expected errors of the
+    eligible models: Ambiguous when every one exceeds ``ambiguous_error``; else Standard when the
+    cheapest one's is within ``margin`` of the best; else Complex."""
+
+    margin: float = 0.05
+    ambiguous_error: float = 0.5
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    """A profile's tiers: per cluster, how many labelled prompts of each tier it holds (columns in
+    ``tiers.TIERS`` order: Standard, Complex, Ambiguous), and the rule used without them.
+
+    Attributes:
+        counts: (K, 3) integers, or None when the profile has no tier labels (the rule decides).
+        smoothing: pseudo-prompts shrinking each cluster's tier shares toward the overall ones.
+        rule: the thresholds of the derived rule; None = ``TierRule()``'s defaults.
+    """
+
+    counts: np.ndarray | None = field(default=None, compare=False, repr=False)
+    smoothing: float = 0.0
+    rule: TierRule | None = None
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self, counts=np.int64)
+
+    def probabilities(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cluster tier probabilities (K, 3), smoothed toward the overall shares, and the
+        overall shares (3,) (what an out-of-distribution prompt gets).
+
+        Raises:
+            ArgumentError: the profile has no tier counts.
+        """
+        if self.counts is None:
+            raise ArgumentError("this profile has no tier counts; train it with --tiers")
+        c = self.counts.astype(np.float64)
+        total = c.sum()
+        overall = c.sum(axis=0) / total if total else np.full(c.shape[1], 1.0 / c.shape[1])
+        n = c.sum(axis=1, keepdims=True)
+        p = (c + self.smoothing * overall) / np.maximum(n + self.smoothing, 1e-12)
+        return np.where(n + self.smoothing > 0, p, overall), overall

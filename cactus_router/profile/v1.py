@@ -18,8 +18,17 @@ from .._files import read_input, write_atomic
 from .._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from .._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from ..errors import ProfileError
+from ..tiers.rules import Rule
 from .legacy import parse_legacy
-from .model import EmbedderInfo, ModelInfo, RoutingDefaults, freeze, freeze_arrays, rounded, thaw
+from .model import EmbedderInfo, ModelInfo, RoutingDefaults, TierCounts, freeze, freeze_arrays, rounded, thaw
+from .tier_fields import (
+    check_tier_fields,
+    parse_policies,
+    parse_policy_map,
+    parse_tiers,
+    policy_map_dict,
+    tiers_dict,
+)
 from .validate import (
     Validator,
     check_ids,
@@ -51,6 +60,12 @@ class Profile:
     source_format: str = f"{FORMAT} v{VERSION}"
     #: Per cluster, how many training prompts of each task it holds (None if tasks were unknown).
     cluster_tasks: tuple[Mapping[str, int], ...] | None = field(default=None, repr=False)
+    #: Per-cluster tier counts and the derived tier rule (docs/tiers.md); None: the rule's defaults.
+    tiers: TierCounts | None = field(default=None, repr=False)
+    #: Tier -> model ids, first eligible wins (docs/tiers.md); None: no map.
+    policy_map: Mapping[str, tuple[str, ...]] | None = None
+    #: The rules (length, keyword, math, code, budget) the router applies after scoring.
+    policies: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         freeze_arrays(self, centroids=np.float64, cluster_sizes=np.int64)
@@ -67,6 +82,11 @@ class Profile:
                     f"cluster_tasks has {len(self.cluster_tasks)} entries for {len(self.centroids)} clusters")
             object.__setattr__(self, "cluster_tasks", tuple(MappingProxyType(dict(t)) for t in self.cluster_tasks))
         object.__setattr__(self, "training", freeze(thaw(self.training)))
+        object.__setattr__(self, "policies", tuple(self.policies))
+        if self.policy_map is not None:
+            frozen = {t: tuple(ms) for t, ms in self.policy_map.items()}
+            object.__setattr__(self, "policy_map", MappingProxyType(frozen))
+        check_tier_fields(self.tiers, self.policy_map, self.policies, self.model_ids, len(self.centroids))
 
     @property
     def k(self) -> int:
@@ -137,6 +157,9 @@ class Profile:
             },
             "models": models,
             "routing": _routing_dict(self.routing),
+            **({} if self.tiers is None else {"tiers": tiers_dict(self.tiers)}),
+            **({} if self.policy_map is None else {"policy_map": policy_map_dict(self.policy_map)}),
+            **({"policies": [r.to_dict() for r in self.policies]} if self.policies else {}),
             "training": thaw(self.training),
         }
 
@@ -266,6 +289,7 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
     if not isinstance(training, dict):
         raise v.fail("$.training", f"must be an object, got {kind(training)}")
     v.free_form(training, "$.training")
+    ids = [m.id for m in models]
     return Profile(
         embedder=EmbedderInfo(name, edim, fingerprint, probe_texts, probe_vectors),
         centroids=centroids,
@@ -274,6 +298,9 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
         routing=parse_routing(v, routing, "$.routing", "cost_bias", [m.id for m in models]),
         cluster_tasks=_parse_tasks(v, c, k),
         training=freeze(training),
+        tiers=parse_tiers(v, obj["tiers"], k) if "tiers" in obj else None,
+        policy_map=parse_policy_map(v, obj["policy_map"], ids) if "policy_map" in obj else None,
+        policies=parse_policies(v, obj["policies"], ids) if "policies" in obj else (),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._native import Routed
+from ..tiers import TIERS
 from .decision import Applied, Decision
 from .ranking import Ranking
 
@@ -18,7 +19,7 @@ class Columns:
     """A batch's decisions while policies apply: NumPy columns, changed in place by row."""
 
     __slots__ = ("ids", "costs", "cluster", "similarity", "margin", "model_index", "expected_error", "cost",
-                 "score", "rankings", "scores", "in_distribution", "applied")
+                 "score", "rankings", "scores", "in_distribution", "applied", "tier_code", "tier_probability")
 
     def __init__(self, ids: tuple[str, ...], costs: np.ndarray, results: np.ndarray, rankings: np.ndarray,
                  scores: np.ndarray, errors: np.ndarray) -> None:
@@ -37,6 +38,8 @@ class Columns:
         self.cost = costs[self.model_index]
         self.in_distribution = np.ones(n, dtype=bool)
         self.applied: list[tuple[Applied, ...]] = [_NONE] * n
+        self.tier_code = np.full(n, -1, dtype=np.int8)  # index into TIERS; -1: no tier
+        self.tier_probability = np.full(n, np.nan)  # NaN: none
 
     def __len__(self) -> int:
         return int(self.cluster.shape[0])
@@ -63,7 +66,8 @@ class Columns:
                         float(self.margin[i]), float(self.expected_error[i]), float(self.cost[i]),
                         float(self.score[i]),
                         Ranking(ids, self.rankings[i].tolist(), self.scores[i].tolist()),
-                        cost_bias, embed_ms, score_ms, bool(self.in_distribution[i]), self.applied[i])
+                        cost_bias, embed_ms, score_ms, bool(self.in_distribution[i]), self.applied[i],
+                        _tier(int(self.tier_code[i])), _probability(float(self.tier_probability[i])))
 
     def replace_row(self, i: int, d: Decision) -> None:
         """Write a policy's changed decision back into row ``i``."""
@@ -76,6 +80,16 @@ class Columns:
         self.cost[i] = d.cost
         self.in_distribution[i] = d.in_distribution
         self.applied[i] = d.applied
+        self.tier_code[i] = -1 if d.tier is None else TIERS.index(d.tier)
+        self.tier_probability[i] = np.nan if d.tier_probability is None else d.tier_probability
+
+
+def _tier(code: int) -> str | None:
+    return None if code < 0 else TIERS[code]
+
+
+def _probability(p: float) -> float | None:
+    return None if np.isnan(p) else p
 
 
 class DecisionBatch(Sequence[Decision]):
@@ -83,12 +97,12 @@ class DecisionBatch(Sequence[Decision]):
 
     Columnar attributes (read-only NumPy arrays of length n) serve bulk use without building n
     objects: ``models`` (ids), ``model_index``, ``cluster``, ``similarity``, ``margin``,
-    ``expected_error``, ``cost``, ``score``, ``in_distribution``; ``applied`` holds each row's
-    policy changes.
+    ``expected_error``, ``cost``, ``score``, ``in_distribution``, ``tier_probability`` (NaN: none);
+    ``tiers`` gives each row's tier name (or None); ``applied`` holds each row's policy changes.
     """
 
     __slots__ = ("_cols", "model_index", "cluster", "similarity", "margin", "expected_error", "cost", "score",
-                 "in_distribution", "applied", "cost_bias", "embed_ms", "score_ms")
+                 "in_distribution", "tier_probability", "applied", "cost_bias", "embed_ms", "score_ms")
     model_index: np.ndarray
     cluster: np.ndarray
     similarity: np.ndarray
@@ -97,11 +111,12 @@ class DecisionBatch(Sequence[Decision]):
     cost: np.ndarray
     score: np.ndarray
     in_distribution: np.ndarray
+    tier_probability: np.ndarray
 
     def __init__(self, cols: Columns, cost_bias: float, embed_ms: float, score_ms: float) -> None:
         self._cols = cols
         for name in ("model_index", "cluster", "similarity", "margin", "expected_error", "cost", "score",
-                     "in_distribution"):
+                     "in_distribution", "tier_probability"):
             a = getattr(cols, name)
             a.setflags(write=False)
             setattr(self, name, a)
@@ -117,6 +132,11 @@ class DecisionBatch(Sequence[Decision]):
         """The chosen model id of every row."""
         ids = self._cols.ids
         return tuple(ids[j] for j in self.model_index.tolist())
+
+    @property
+    def tiers(self) -> tuple[str | None, ...]:
+        """The tier of every row (None where no tier policy ran)."""
+        return tuple(_tier(c) for c in self._cols.tier_code.tolist())
 
     def __len__(self) -> int:
         return len(self._cols)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ArgumentError
+from ..tiers import TIERS
 from .ranking import Ranking
 
 #: The version of the JSON shape of ``Decision.to_dict`` (docs/decision-format.md).
@@ -44,6 +45,11 @@ class Decision:
         in_distribution: False when the prompt's best similarity is below the profile's
             ``ood_threshold``; the out-of-distribution policy then chose (see ``applied``).
         applied: the policies that changed this decision, in the order they applied.
+        tier: the prompt's tier (``Standard``, ``Complex`` or ``Ambiguous``, docs/tiers.md) as the
+            tier policy and the rules after it left it; None when no tier policy ran.
+        tier_probability: the probability of ``tier`` under the profile's tier counts (soft
+            assignment over clusters, as for error rates); None when the tier comes from the
+            derived rule or a rule set it.
     """
 
     model: str
@@ -59,6 +65,8 @@ class Decision:
     score_ms: float
     in_distribution: bool = True
     applied: tuple[Applied, ...] = ()
+    tier: str | None = None
+    tier_probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as JSON data (docs/decision-format.md); ``from_dict`` reads it back."""
@@ -73,6 +81,8 @@ class Decision:
             "ranking": [{"model": m, "score": round(s, 6)} for m, s in self.ranking],
             "cost_bias": self.cost_bias,
             "in_distribution": self.in_distribution,
+            "tier": self.tier,
+            "tier_probability": None if self.tier_probability is None else round(self.tier_probability, 6),
             "applied": [{"policy": a.policy, "reason": a.reason} for a in self.applied],
             "embed_ms": round(self.embed_ms, 3),
             "score_ms": round(self.score_ms, 4),
@@ -92,7 +102,8 @@ class Decision:
                         for a in d.objects("applied"))
         return cls(d.text("model"), d.integer("cluster"), d.number("similarity"), d.number("margin"),
                    d.number("expected_error"), d.number("cost"), d.number("score"), ranking, d.number("cost_bias"),
-                   d.number("embed_ms"), d.number("score_ms"), d.flag("in_distribution"), applied)
+                   d.number("embed_ms"), d.number("score_ms"), d.flag("in_distribution"), applied, d.tier(),
+                   d.optional_number("tier_probability"))
 
 
 # The routing hot path builds a Decision per prompt. A frozen dataclass's __init__ sets each field
@@ -101,12 +112,13 @@ class Decision:
 # of Decision: tests/test_router.py checks it against the constructor.
 _NEW = object.__new__
 (_MODEL, _CLUSTER, _SIMILARITY, _MARGIN, _EXPECTED_ERROR, _COST, _SCORE, _RANKING, _COST_BIAS, _EMBED_MS, _SCORE_MS,
- _IN_DISTRIBUTION, _APPLIED) = (Decision.__dict__[f].__set__ for f in Decision.__dataclass_fields__)
+ _IN_DISTRIBUTION, _APPLIED, _TIER, _TIER_PROBABILITY) = (
+    Decision.__dict__[f].__set__ for f in Decision.__dataclass_fields__)
 
 
 def new_decision(model: str, cluster: int, similarity: float, margin: float, expected_error: float, cost: float,
                  score: float, ranking: Ranking, cost_bias: float, embed_ms: float, score_ms: float) -> Decision:
-    """``Decision(...)`` with ``in_distribution=True`` and nothing applied, built the fast way."""
+    """``Decision(...)`` with ``in_distribution=True``, nothing applied and no tier, built the fast way."""
     d: Decision = _NEW(Decision)
     _MODEL(d, model)
     _CLUSTER(d, cluster)
@@ -121,6 +133,8 @@ def new_decision(model: str, cluster: int, similarity: float, margin: float, exp
     _SCORE_MS(d, score_ms)
     _IN_DISTRIBUTION(d, True)
     _APPLIED(d, ())
+    _TIER(d, None)
+    _TIER_PROBABILITY(d, None)
     return d
 
 
@@ -149,6 +163,16 @@ class _Fields:
         if isinstance(v, bool) or not isinstance(v, int):
             raise ArgumentError(f"decision field {key!r} must be an integer")
         return v
+
+    def tier(self) -> str | None:
+        """``tier``: absent or null (no tier policy ran, or JSON from before tiers) is None."""
+        v = self.data.get("tier")
+        if v is not None and v not in TIERS:
+            raise ArgumentError(f"decision field 'tier' must be one of {', '.join(TIERS)} or null")
+        return v
+
+    def optional_number(self, key: str) -> float | None:
+        return None if self.data.get(key) is None else self.number(key)
 
     def flag(self, key: str) -> bool:
         v = self.data.get(key)

@@ -61,6 +61,9 @@ class Explanation:
         if self.cluster_tasks:
             lines.append("  its training tasks: " + ", ".join(f"{t} {n}" for t, n in self.cluster_tasks))
         lines.append("  nearest clusters: " + ", ".join(f"{c} ({s:.3f})" for c, s in self.nearest_clusters))
+        if d.tier is not None:
+            p = "" if d.tier_probability is None else f" (probability {d.tier_probability:.3f})"
+            lines.append(f"  tier {d.tier}{p}")
         for a in d.applied:
             lines.append(f"  policy {a.policy}: {a.reason}")
         if not d.in_distribution:
@@ -81,9 +84,9 @@ class Explanation:
 
 
 def explain(pipeline: Pipeline, vec: np.ndarray, request: RouteRequest, embed_ms: float,
-            top_clusters: int) -> Explanation:
+            top_clusters: int, prompt: str | None = None) -> Explanation:
     """Route one checked embedding through ``pipeline`` and explain the decision term by term."""
-    decision = pipeline.decide(vec, request, embed_ms)
+    decision = pipeline.decide(vec, request, embed_ms, prompt)
     profile = pipeline.profile
     scorer = pipeline.scorer
     _, lam = pipeline.knobs(request)

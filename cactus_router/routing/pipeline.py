@@ -11,15 +11,24 @@ from ..errors import ArgumentError, PolicyError
 from ..profile import Profile
 from .batch import Columns, DecisionBatch
 from .decision import Decision, new_decision
-from .policies import REGISTRY, OutOfDistribution, Policy, PolicyContext
+from .policies import REGISTRY, RULE_ORDER, OutOfDistribution, Policy, PolicyContext, Tier, rule_policy
 from .policies._base import BatchPolicy
 from .request import RouteRequest
 from .scorer import Eligibility, Scorer
 
 
 def default_policies(profile: Profile) -> tuple[Policy, ...]:
-    """The policies a profile routes with: out-of-distribution first, then the profile's own."""
-    return (OutOfDistribution(),)
+    """The policies a profile routes with: out-of-distribution, then the tier (and its policy
+    map), then the profile's own rules in the fixed order ``RULE_ORDER`` (docs/tiers.md), whatever
+    their order in its ``policies`` list.
+
+    Raises:
+        LedgerError: a budget rule's ledger is not a writable regular file, or is corrupt.
+    """
+    position = {r.name: i for i, r in enumerate(profile.policies)}
+    rules = [rule_policy(profile.policies[position[name]], f"policies[{position[name]}] ({name})")
+             for name in RULE_ORDER if name in position]
+    return (OutOfDistribution(), Tier(), *rules)
 
 
 class Pipeline:
@@ -55,8 +64,10 @@ class Pipeline:
             return self.profile.routing.cost_bias, self._default_lam
         return request.cost_bias, self.profile.routing.lam(request.cost_bias)
 
-    def decide(self, vec: np.ndarray, request: RouteRequest, embed_ms: float = 0.0) -> Decision:
-        """Route one checked float32 embedding of the profile's dimension."""
+    def decide(self, vec: np.ndarray, request: RouteRequest, embed_ms: float = 0.0,
+               prompt: str | None = None) -> Decision:
+        """Route one checked float32 embedding of the profile's dimension (``prompt``: its text,
+        for the rules that read it)."""
         t0 = perf_counter()
         eligibility = self.scorer.eligibility(request)
         bias, lam = self.knobs(request)
@@ -65,7 +76,8 @@ class Pipeline:
         d = new_decision(ids[best], cluster, sim, margin, error, self.scorer.cost_of[best], score, ranking, bias,
                          embed_ms, (perf_counter() - t0) * 1e3)
         if self.policies:
-            context = PolicyContext(self.profile, self.scorer, eligibility, lam)
+            context = PolicyContext(self.profile, self.scorer, eligibility, lam, vec[None, :],
+                                    None if prompt is None else (prompt,))
             for policy in self.policies:
                 after = policy.apply(d, request, context)
                 if after is not d:
@@ -74,11 +86,12 @@ class Pipeline:
         return d
 
     def decide_many(self, vecs: np.ndarray, request: RouteRequest, embed_ms: float = 0.0, *,
-                    lam: float | None = None) -> DecisionBatch:
+                    lam: float | None = None, prompts: Sequence[str] | None = None) -> DecisionBatch:
         """Route an (n, d) checked float32 array: one C call, then each policy over the batch.
 
         ``lam`` sets lambda directly instead of through the request's cost_bias, for tracing a
-        deferral curve over a lambda grid (training's cross-validation, ``evaluate``).
+        deferral curve over a lambda grid (training's cross-validation, ``evaluate``);
+        ``prompts`` are the rows' texts, for the rules that read them.
         """
         t0 = perf_counter()
         eligibility = self.scorer.eligibility(request)
@@ -86,13 +99,14 @@ class Pipeline:
         lam = knob_lam if lam is None else lam
         cols = Columns(self.scorer.ids, self.scorer.costs, *self.scorer.score_many(vecs, eligibility, lam))
         if self.policies and len(cols):
-            context = PolicyContext(self.profile, self.scorer, eligibility, lam)
+            context = PolicyContext(self.profile, self.scorer, eligibility, lam, vecs, prompts)
             for policy in self.policies:
                 if isinstance(policy, BatchPolicy):
                     policy.apply_many(cols, request, context)
                     _check_allowed_rows(policy, cols, eligibility)
                     continue
                 for i in range(len(cols)):
+                    context.row = i
                     d = cols.decision(i, bias, 0.0, 0.0)
                     after = policy.apply(d, request, context)
                     if after is not d:

@@ -18,7 +18,7 @@ from .batch import DecisionBatch
 from .decision import Decision
 from .explain import Explanation, explain
 from .pipeline import Pipeline
-from .policies import Policy
+from .policies import Budget, Policy
 from .request import RouteRequest
 from .vectors import embedder_output, given_embeddings, value_error
 
@@ -133,7 +133,7 @@ class Router:
         req = _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
         try:
-            return self._pipeline.decide(vec, req, embed_ms)
+            return self._pipeline.decide(vec, req, embed_ms, prompt)
         except CoreError as exc:
             raise value_error(exc, embedder=self._embedder) from None
 
@@ -157,7 +157,7 @@ class Router:
         out = self._embedder.embed_many([check_prompt(p) for p in prompts])
         vecs = embedder_output(self._embedder, out, (len(prompts), self.profile.dim))
         try:
-            return self._pipeline.decide_many(vecs, req, (perf_counter() - t0) * 1e3)
+            return self._pipeline.decide_many(vecs, req, (perf_counter() - t0) * 1e3, prompts=prompts)
         except CoreError as exc:
             raise value_error(exc, embedder=self._embedder) from None
 
@@ -178,9 +178,25 @@ class Router:
         req = _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
         try:
-            return explain(self._pipeline, vec, req, embed_ms, top_clusters)
+            return explain(self._pipeline, vec, req, embed_ms, top_clusters, prompt)
         except CoreError as exc:
             raise value_error(exc, embedder=self._embedder) from None
+
+    def record_spend(self, model: str, amount: float) -> None:
+        """Record a spend in the ledger of this router's budget rule (``amount`` in the profile's
+        cost unit; ``Decision.cost`` is what a route reports for one call).
+
+        Raises:
+            ArgumentError: the router has no budget rule, the model is not the profile's, or the
+                amount is not a finite number >= 0.
+            LedgerError: the ledger cannot be written, or is corrupt.
+        """
+        if model not in self.profile.model_ids:
+            raise ArgumentError(f"record_spend: {model!r} is not a model of the profile")
+        budgets = [p for p in self._pipeline.policies if isinstance(p, Budget)]
+        if not budgets:
+            raise ArgumentError("record_spend: this router has no budget rule (see the profile's 'policies')")
+        budgets[0].record_spend(model, amount, self.profile)
 
     def eligible(self, request: RouteRequest | None = None, /, **knobs: Unpack[Knobs]) -> tuple[str, ...]:
         """The model ids that meet the constraints, in profile order."""

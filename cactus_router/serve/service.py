@@ -28,7 +28,7 @@ class NotReadyError(ServiceError, RuntimeError):
 
 
 def tier_of(decision: Decision) -> str:
-    """The decision's tier, or "none" for a profile without tiers (Decision has no tier yet)."""
+    """The decision's tier, or "none" when a router runs without the tier policy."""
     tier = getattr(decision, "tier", None)
     return str(tier) if tier else "none"
 

@@ -8,7 +8,7 @@
 
 from .calibrate import AddedModel, Calibration, Target, add_model, calibrate, read_prompts, routing_figures
 from .fit import TABLE_MODELS, table_models, train
-from .rates import embed_rows, error_rates, fit_kmeans
+from .rates import embed_rows, error_rates, fit_kmeans, tier_counts
 from .select import (
     K_CANDIDATES,
     OOD_QUANTILE,
@@ -45,5 +45,6 @@ __all__ = [
     "routing_figures",
     "select",
     "table_models",
+    "tier_counts",
     "train",
 ]

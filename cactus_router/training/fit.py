@@ -13,9 +13,10 @@ import numpy as np
 from ..data import RoutingRow, score_matrix
 from ..embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from ..errors import ArgumentError, RoutingTableError
-from ..profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults
+from ..profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, TierCounts
 from ..profile.catalog import load_models
-from .rates import Progress, embed_rows, error_rates, fit_kmeans
+from ..tiers import check_tier
+from .rates import Progress, embed_rows, error_rates, fit_kmeans, tier_counts
 from .select import K_CANDIDATES, OOD_QUANTILE, SMOOTHING_CANDIDATES, TEMPERATURE_CANDIDATES, Selection, select
 
 #: ``models=TABLE_MODELS``: every model the rows score, costing its mean per-prompt cost in the rows.
@@ -62,6 +63,7 @@ def train(
     routing: RoutingDefaults = RoutingDefaults(),
     progress: Progress | None = None,
     provenance: dict[str, Any] | None = None,
+    tiers: Sequence[str | None] | None = None,
 ) -> Profile:
     """Build a v1 profile from labelled prompts. Deterministic for a given seed.
 
@@ -82,17 +84,20 @@ def train(
             are filled in by training.
         progress: called as ``progress(done, total)`` while embedding.
         provenance: free-form facts stored under the profile's ``training`` key.
+        tiers: each row's tier (``cactus_router.tiers``; None: unlabelled), stored as per-cluster
+            tier counts with the chosen smoothing (docs/tiers.md); None: no tier counts.
 
     ``"auto"`` settings are chosen together by the mean area under the deferral curve over
     ``folds`` cross-validation folds of ``rows`` (never on test data).
 
     Raises:
-        RoutingTableError: no rows, a model no row scores, K larger than the rows, or (with
-            ``models="table"``) a model no row gives a cost for.
+        RoutingTableError: no rows, a model no row scores, K larger than the rows, (with
+            ``models="table"``) a model no row gives a cost for, or tiers that are not one per row.
     """
     rows = list(rows)
     if not rows:
         raise RoutingTableError("no training rows")
+    _check_tiers(tiers, len(rows))
     specs, left_out = _models(rows, models)
     scores = score_matrix(rows, [s.id for s in specs])
     _check_settings(scores, [s.id for s in specs], len(rows), k, folds)
@@ -120,7 +125,20 @@ def train(
         routing=replace(routing, temperature=sel.temperature, ood_threshold=round(sel.ood_threshold, 6)),
         training=facts,
         cluster_tasks=_cluster_tasks(tasks, labels, sel.k),
+        tiers=None if tiers is None else TierCounts(tier_counts(labels, tiers, sel.k), sel.smoothing),
     )
+
+
+def _check_tiers(tiers: Sequence[str | None] | None, n_rows: int) -> None:
+    if tiers is None:
+        return
+    if len(tiers) != n_rows:
+        raise RoutingTableError(f"{len(tiers)} tier labels for {n_rows} training rows; give one per row (None: none)")
+    for i, t in enumerate(tiers):
+        if t is not None:
+            check_tier(t, f"tiers[{i}]", RoutingTableError)
+    if all(t is None for t in tiers):
+        raise RoutingTableError("no training row has a tier label")
 
 
 def _models(rows: Sequence[RoutingRow], models: str | os.PathLike[str] | Sequence[Any]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..embedders import Embedder, l2_normalise
+from ..tiers import TIERS
 
 EMBED_CHUNK = 256
 
@@ -62,3 +63,12 @@ def error_rates(labels: np.ndarray, scores: np.ndarray, k: int, smoothing: float
     return np.clip(rates, 0.0, 1.0), counts
 
 
+
+
+def tier_counts(labels: np.ndarray, tiers: Sequence[str | None], k: int) -> np.ndarray:
+    """Per cluster, how many rows of each tier it holds: (k, 3) in ``TIERS`` order (untiered rows: nowhere)."""
+    counts = np.zeros((k, len(TIERS)), dtype=np.int64)
+    for cluster, tier in zip(labels.tolist(), tiers):
+        if tier is not None:
+            counts[cluster, TIERS.index(tier)] += 1
+    return counts

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
 
 from ..decision import Applied, Decision
 from ..ranking import Ranking
@@ -25,15 +28,28 @@ class PolicyContext:
         scorer: the scorer (for rankings on other rates, e.g. ``scorer.overall``).
         eligibility: the models the request leaves.
         lam: the lambda the request's cost_bias stands for.
+        vectors: the (n, d) float32 embeddings being routed (one row for ``route``).
+        prompts: their texts, or None when only embeddings were given (``route_embedding*``):
+            the rules that read text (length, keyword, math, code) then leave decisions as they are.
+        row: the row a row-by-row ``apply`` is looking at (0 for ``route``).
     """
 
-    __slots__ = ("profile", "scorer", "eligibility", "lam")
+    __slots__ = ("profile", "scorer", "eligibility", "lam", "vectors", "prompts", "row")
 
-    def __init__(self, profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float) -> None:
+    def __init__(self, profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float,
+                 vectors: np.ndarray | None = None, prompts: Sequence[str] | None = None) -> None:
         self.profile = profile
         self.scorer = scorer
         self.eligibility = eligibility
         self.lam = lam
+        self.vectors = vectors
+        self.prompts = prompts
+        self.row = 0
+
+    @property
+    def prompt(self) -> str | None:
+        """The text of the row being looked at, or None when routing embeddings."""
+        return None if self.prompts is None else self.prompts[self.row]
 
     def decision_from(self, base: Decision, routed: Routed, policy: str, reason: str, *,
                       in_distribution: bool | None = None) -> Decision:
