@@ -1,4 +1,4 @@
-"""cactus_router.ood: the neighbour store (fit, calibration, plain data, validation) and the script check."""
+"""cactus_router.ood: the topic detector (fit, calibration, plain data, validation) and the script check."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from cactus_router.errors import ArgumentError, ProfileError
 from cactus_router.ood import (
     UNSEEN_TOPIC,
     UNSUPPORTED_SCRIPT,
-    NeighbourStore,
     OODChecks,
     ScriptCheck,
-    fit_store,
+    TopicDetector,
+    fit_neighbours,
+    fit_topic,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -41,8 +42,8 @@ def centres() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def store(centres: np.ndarray) -> NeighbourStore:
-    return fit_store(sphere_clusters(900, centres[:3], 0.05, 1), size=64, k=5, seed=0)
+def store(centres: np.ndarray) -> TopicDetector:
+    return fit_topic(sphere_clusters(900, centres[:3], 0.05, 1), store_size=64, k=5, clusters=3, seed=0)
 
 
 def foreign() -> list[str]:
@@ -61,89 +62,109 @@ def test_prompts_far_from_every_training_cluster_are_unseen(store, centres):
     assert store.unseen(sphere_clusters(300, centres[3:], 0.05, 3)).all()
 
 
-def test_store_is_bounded_float16_unit_rows(store):
-    """The store keeps `size` float16 unit vectors, whatever the number of training rows."""
-    assert store.vectors.shape == (64, D) and store.vectors.dtype == np.float16
-    assert np.allclose(np.linalg.norm(store.vectors.astype(np.float32), axis=1), 1.0, atol=1e-2)
-    assert store.nbytes == 64 * D * 2 + D * 4
+def test_stored_data_is_bounded_float16(store):
+    """The detector keeps `store_size` float16 unit vectors, K float16 means and one float16
+    Cholesky triangle, whatever the number of training rows."""
+    nb, maha = store.neighbours, store.mahalanobis
+    assert nb.vectors.shape == (64, D) and nb.vectors.dtype == np.float16
+    assert np.allclose(np.linalg.norm(nb.vectors.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    assert maha.means.shape == (3, D) and maha.factor.shape == (D * (D + 1) // 2,)
+    assert store.nbytes == 64 * D * 2 + D * 4 + 3 * D * 2 + D * (D + 1) + 2 * 8 * 257
 
 
 def test_fewer_rows_than_the_store_size_are_kept_as_they_are(centres):
     """With fewer training rows than `size`, the store holds exactly those rows (centred)."""
     x = sphere_clusters(40, centres[:3], 0.05, 4)
-    assert fit_store(x, size=64, k=3).vectors.shape == (40, D)
+    assert fit_neighbours(x, size=64, k=3).vectors.shape == (40, D)
 
 
 def test_fit_is_deterministic(centres):
-    """The same rows and seed give the same store and threshold."""
+    """The same rows and seed give the same stored data and threshold."""
     x = sphere_clusters(300, centres[:3], 0.05, 5)
-    a, b = fit_store(x, size=32, seed=7), fit_store(x, size=32, seed=7)
-    assert np.array_equal(a.vectors, b.vectors) and a.threshold == b.threshold
+    a, b = (fit_topic(x, store_size=32, clusters=3, seed=7) for _ in range(2))
+    assert a.to_dict() == b.to_dict()
 
 
 def test_plain_data_round_trip_through_json(store, centres):
-    """to_dict survives JSON and from_dict restores the same arrays, threshold and scores."""
-    back = NeighbourStore.from_dict(json.loads(json.dumps(store.to_dict())))
-    assert np.array_equal(back.vectors, store.vectors)
-    assert back.k == store.k and back.threshold == round(store.threshold, 6) and back.fpr == store.fpr
+    """to_dict survives JSON and from_dict restores the same arrays, threshold and familiarity."""
+    back = TopicDetector.from_dict(json.loads(json.dumps(store.to_dict())))
+    assert np.array_equal(back.neighbours.vectors, store.neighbours.vectors)
+    assert np.array_equal(back.mahalanobis.factor, store.mahalanobis.factor)
+    assert back.threshold == round(store.threshold, 6) and back.fpr == store.fpr
     probe = sphere_clusters(50, centres, 0.05, 6)
-    assert np.allclose(back.similarity(probe), store.similarity(probe), atol=1e-5)
+    assert np.allclose(back.familiarity(probe), store.familiarity(probe), atol=1e-5)
 
 
-def _bad_vectors(d: dict) -> None:
-    d["vectors"]["base64"] = d["vectors"]["base64"][:-8]
+def _truncate(d: dict) -> None:
+    d["neighbours"]["vectors"]["base64"] = d["neighbours"]["vectors"]["base64"][:-8]
 
 
 def _not_unit(d: dict) -> None:
-    half = np.frombuffer(base64.b64decode(d["vectors"]["base64"]), dtype="<f2") * 0.5
-    d["vectors"]["base64"] = base64.b64encode(half.astype("<f2").tobytes()).decode()
+    half = np.frombuffer(base64.b64decode(d["neighbours"]["vectors"]["base64"]), dtype="<f2") * 0.5
+    d["neighbours"]["vectors"]["base64"] = base64.b64encode(half.astype("<f2").tobytes()).decode()
+
+
+def _zero_diagonal(d: dict) -> None:
+    tri = np.frombuffer(base64.b64decode(d["mahalanobis"]["factor"]["base64"]), dtype="<f2").copy()
+    tri[0] = 0.0
+    d["mahalanobis"]["factor"]["base64"] = base64.b64encode(tri.astype("<f2").tobytes()).decode()
+
+
+NB, MA = "$.ood.topic.neighbours", "$.ood.topic.mahalanobis"
 
 
 @pytest.mark.parametrize(("mutate", "where"), [
     (lambda d: d.update(kind="centroids"), "$.ood.topic.kind"),
-    (lambda d: d.update(k=0), "$.ood.topic.k"),
-    (lambda d: d.update(k=65), "$.ood.topic.k"),
-    (lambda d: d.update(k=True), "$.ood.topic.k"),
     (lambda d: d.update(threshold=1.5), "$.ood.topic.threshold"),
     (lambda d: d.update(threshold=float("nan")), "$.ood.topic.threshold"),
     (lambda d: d.update(fpr=0.9), "$.ood.topic.fpr"),
-    (lambda d: d.update(centre=d["centre"][:-1]), "$.ood.topic.centre"),
-    (lambda d: d["centre"].__setitem__(0, "x"), "$.ood.topic.centre[0]"),
-    (lambda d: d["vectors"].update(dtype="float32"), "$.ood.topic.vectors.dtype"),
-    (lambda d: d["vectors"].update(shape=[64]), "$.ood.topic.vectors.shape"),
-    (lambda d: d["vectors"].update(shape=[5000, D]), "$.ood.topic.vectors.shape[0]"),
-    (lambda d: d["vectors"].update(base64="!!!"), "$.ood.topic.vectors.base64"),
-    (_bad_vectors, "$.ood.topic.vectors.base64"),
-    (_not_unit, "$.ood.topic.vectors row"),
-    (lambda d: d.pop("vectors"), "$.ood.topic.vectors"),
+    (lambda d: d.update(grids=d["grids"][:1]), "$.ood.topic.grids"),
+    (lambda d: d["grids"][0].reverse(), "$.ood.topic.grids[0]"),
+    (lambda d: d["grids"][1].__setitem__(3, None), "$.ood.topic.grids[1][3]"),
+    (lambda d: d["neighbours"].update(k=0), f"{NB}.k"),
+    (lambda d: d["neighbours"].update(k=65), f"{NB}.k"),
+    (lambda d: d["neighbours"].update(k=True), f"{NB}.k"),
+    (lambda d: d["neighbours"].update(centre=d["neighbours"]["centre"][:-1]), f"{NB}.centre"),
+    (lambda d: d["neighbours"]["centre"].__setitem__(0, "x"), f"{NB}.centre[0]"),
+    (lambda d: d["neighbours"]["vectors"].update(dtype="float32"), f"{NB}.vectors.dtype"),
+    (lambda d: d["neighbours"]["vectors"].update(shape=[64]), f"{NB}.vectors.shape"),
+    (lambda d: d["neighbours"]["vectors"].update(shape=[5000, D]), f"{NB}.vectors.shape[0]"),
+    (lambda d: d["neighbours"]["vectors"].update(base64="!!!"), f"{NB}.vectors.base64"),
+    (_truncate, f"{NB}.vectors.base64"),
+    (_not_unit, f"{NB}.vectors row"),
+    (lambda d: d["neighbours"].pop("vectors"), f"{NB}.vectors"),
+    (lambda d: d["mahalanobis"]["means"].update(shape=[3, D + 1]), f"{MA}.means.base64"),
+    (lambda d: d["mahalanobis"]["factor"].update(shape=[D], base64=""), f"{MA}.factor.base64"),
+    (_zero_diagonal, f"{MA}.factor"),
+    (lambda d: d.pop("mahalanobis"), MA),
 ])
 def test_validator_names_the_bad_field(store, mutate, where):
     """Every malformed field is refused with a ProfileError (a ValueError) naming its path."""
     d = copy.deepcopy(store.to_dict())
     mutate(d)
     with pytest.raises(ProfileError, match=f"^{re.escape(where)}") as info:
-        NeighbourStore.from_dict(d)
+        TopicDetector.from_dict(d)
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("kwargs", [{"size": 0}, {"size": 5000}, {"k": 0}, {"k": 65, "size": 64}, {"fpr": 0.0},
-                                    {"folds": 1}, {"size": True}])
+@pytest.mark.parametrize("kwargs", [{"store_size": 0}, {"store_size": 5000}, {"k": 0}, {"k": 65, "store_size": 64},
+                                    {"fpr": 0.0}, {"folds": 1}, {"store_size": True}, {"clusters": 0}])
 def test_fit_refuses_bad_arguments(centres, kwargs):
     """Out-of-range fitting arguments raise ArgumentError."""
     with pytest.raises(ArgumentError):
-        fit_store(sphere_clusters(100, centres[:3], 0.05, 8), **kwargs)
+        fit_topic(sphere_clusters(100, centres[:3], 0.05, 8), **kwargs)
 
 
 def test_fit_refuses_too_few_rows(centres):
-    """A table too small for k neighbours in every fold is refused, not fitted on nothing."""
+    """A table too small to fit and calibrate over the folds is refused, not fitted on nothing."""
     with pytest.raises(ArgumentError, match="too few"):
-        fit_store(sphere_clusters(6, centres[:3], 0.05, 9), k=5)
+        fit_topic(sphere_clusters(20, centres[:3], 0.05, 9))
 
 
-def test_similarity_refuses_the_wrong_width(store):
+def test_familiarity_refuses_the_wrong_width(store):
     """Embeddings of another width are an ArgumentError, not a broadcast."""
     with pytest.raises(ArgumentError, match=f"\\(n, {D}\\)"):
-        store.similarity(np.ones((2, D + 1), dtype=np.float32))
+        store.familiarity(np.ones((2, D + 1), dtype=np.float32))
 
 
 def test_script_check_flags_every_foreign_prompt():
@@ -195,7 +216,7 @@ def test_checks_round_trip_and_refuse_unknown_keys(store):
     """OODChecks' plain data survives JSON; an unknown key is a ProfileError naming it."""
     checks = OODChecks(store, ScriptCheck(0.4))
     back = OODChecks.from_dict(json.loads(json.dumps(checks.to_dict())))
-    assert back.script == ScriptCheck(0.4) and np.array_equal(back.topic.vectors, store.vectors)
+    assert back.script == ScriptCheck(0.4) and back.topic.to_dict() == store.to_dict()
     with pytest.raises(ProfileError, match="'mahalanobis'"):
         OODChecks.from_dict({**checks.to_dict(), "mahalanobis": {}})
     with pytest.raises(ProfileError, match=r"\$\.ood\.script\.threshold"):
