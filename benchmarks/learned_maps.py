@@ -39,11 +39,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sources  # noqa: E402
-from cactus_router.evaluation.baselines import KNNRouter, LogisticRouter, pick, picks  # noqa: E402
 
 from cactus_router import Router  # noqa: E402
 from cactus_router.data import RoutingRow, score_matrix  # noqa: E402
 from cactus_router.embedders import DEFAULT_EMBEDDER, CallableEmbedder, Embedder, get_embedder  # noqa: E402
+from cactus_router.evaluation.baselines import KNNRouter, LogisticRouter, pick, picks  # noqa: E402
 from cactus_router.metrics import LAMBDA_GRID, area, choices_curve, cost_matrix, resample_counts, resampled_figures  # noqa: E402
 from cactus_router.training import SELECTION_LAMBDAS, error_rates, fit_kmeans, train  # noqa: E402
 
