@@ -81,7 +81,7 @@ class Pipeline:
             for policy in self.policies:
                 after = policy.apply(d, request, context)
                 if after is not d:
-                    _check_allowed(policy, after, eligibility, ids)
+                    _check_allowed(policy, after, eligibility, ids, d)
                     d = after
         return d
 
@@ -124,7 +124,10 @@ def _policy(p: Policy | str) -> Policy:
     return REGISTRY[p]()
 
 
-def _check_allowed(policy: Policy, d: Decision, eligibility: Eligibility, ids: tuple[str, ...]) -> None:
+def _check_allowed(policy: Policy, d: Decision, eligibility: Eligibility, ids: tuple[str, ...],
+                   before: Decision | None = None) -> None:
+    if before is not None and d.ranking is before.ranking and d.model == before.model:
+        return  # the policy changed other fields (a tier, a reason): the choice is the checked one
     try:
         j = ids.index(d.model)
     except ValueError:

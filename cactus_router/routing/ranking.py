@@ -36,6 +36,12 @@ class Ranking(Sequence[tuple[str, float]]):
             self._pairs = tuple(zip(map(ids.__getitem__, self._order), self._scores))
         return self._pairs
 
+    def indexed(self, index_of: dict[str, int]) -> tuple[Sequence[int], Sequence[float]]:
+        """The model indices (by ``index_of``) and scores, best first, without building pairs."""
+        if self._pairs is None:
+            return self._order, self._scores
+        return [index_of[m] for m, _ in self._pairs], [s for _, s in self._pairs]
+
     def __len__(self) -> int:
         return len(self._pairs) if self._pairs is not None else len(self._order)
 

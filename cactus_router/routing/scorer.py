@@ -59,12 +59,14 @@ class Scorer:
     Immutable after construction but for its eligibility cache, which is locked and bounded.
     """
 
-    __slots__ = ("ids", "costs", "cost_of", "overall_errors", "temperature", "index", "_overall", "_profile",
-                 "_eligibility_cache", "_eligibility_limit", "_ranking_cache", "_ranking_limit", "_lock", "_all")
+    __slots__ = ("ids", "index_of", "costs", "cost_of", "overall_errors", "temperature", "index", "_overall",
+                 "_profile", "_eligibility_cache", "_eligibility_limit", "_ranking_cache", "_ranking_limit", "_lock",
+                 "_all")
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
         self.ids = profile.model_ids
+        self.index_of = {m: j for j, m in enumerate(self.ids)}
         self.costs = np.array([m.cost for m in profile.models], dtype=np.float64)
         self.cost_of = tuple(float(c) for c in self.costs)
         self.overall_errors = np.array([m.overall_error_rate for m in profile.models], dtype=np.float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ import numpy as np
 
 from ...profile import Profile, TierCounts, TierRule
 from ...tiers import TIERS
+from ..decision import with_tier as _with_tier
+from ..ranking import Ranking
 from ._base import PolicyContext, changed
 from ._tiers import choose
 
@@ -18,6 +21,36 @@ if TYPE_CHECKING:
     from ..request import RouteRequest
 
 _AMBIGUOUS, _COMPLEX, _STANDARD = TIERS.index("Ambiguous"), TIERS.index("Complex"), TIERS.index("Standard")
+
+
+def _derived(decision: Decision, context: PolicyContext, rule: TierRule) -> str:
+    """The derived rule on one decision, in plain Python (the batch path's arithmetic, row by row):
+    Ambiguous when the best expected error exceeds ``rule.ambiguous_error``, Standard when the
+    cheapest eligible model's is within ``rule.margin`` of the best, Complex otherwise."""
+    cost_of = context.scorer.cost_of
+    lo, span = _cost_range(context.eligibility.indices, cost_of)
+    ranking = decision.ranking
+    order, scores = (ranking.indexed(context.scorer.index_of) if isinstance(ranking, Ranking)
+                     else ([context.scorer.index_of[m] for m, _ in ranking], [s for _, s in ranking]))
+    lam = context.lam
+    best = cheapest = float("inf")
+    for j, score in zip(order, scores):
+        cost = cost_of[j]
+        error = score - lam * ((cost - lo) / span if span > 0 else 0.0)  # the batch path's arithmetic
+        if error < best:
+            best = error
+        if cost == lo and error < cheapest:
+            cheapest = error
+    if best > rule.ambiguous_error:
+        return "Ambiguous"
+    return "Standard" if cheapest - best <= rule.margin else "Complex"
+
+
+@functools.lru_cache(maxsize=256)
+def _cost_range(indices: tuple[int, ...], cost_of: tuple[float, ...]) -> tuple[float, float]:
+    """The lowest eligible cost and the eligible costs' span (one per eligibility, cached)."""
+    eligible = [cost_of[j] for j in indices]
+    return min(eligible), max(eligible) - min(eligible)
 
 
 class Tier:
@@ -35,6 +68,14 @@ class Tier:
 
     def apply(self, decision: Decision, request: RouteRequest, context: PolicyContext) -> Decision:
         """Give one decision its tier (and, with a map, the tier's model)."""
+        tiers = context.profile.tiers
+        if tiers is None or tiers.counts is None:
+            tier = _derived(decision, context, TierRule() if tiers is None or tiers.rule is None else tiers.rule)
+            with_derived = _with_tier(decision, tier, None)
+            if tier not in (context.profile.policy_map or {}):
+                return with_derived
+            after, how = choose(with_derived, tier, request, context)
+            return changed(after, self.name, f"tier {tier}: {how}")
         ids = context.scorer.ids
         rankings = np.array([[ids.index(m) for m, _ in decision.ranking]], dtype=np.int64)
         scores = np.array([[s for _, s in decision.ranking]], dtype=np.float64)
