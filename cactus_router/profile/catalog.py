@@ -13,12 +13,23 @@ from .._files import read_input
 from .._json import MAX_PROFILE_BYTES, loads_limited
 from ..errors import RoutingTableError
 from .model import ModelInfo
+from .validate import Validator, model_facts
+
+
+def model_from_dict(d: Any, where: str = "model") -> ModelInfo:
+    """A model to train for from ``{"id", "cost"?, "size_mb"?, "tokens_per_sec"?,
+    "context_length"?, "capabilities"?}``; the cost defaults to size_mb.
+
+    Raises:
+        RoutingTableError: a fact is missing, of the wrong type or out of bounds.
+    """
+    return ModelInfo(**model_facts(Validator(where, RoutingTableError), d, "$", model_list=True))
 
 
 def cactus_catalog() -> list[ModelInfo]:
     """The Cactus on-device model catalog (cost = size in MB)."""
     text = (resources.files("cactus_router") / "_data" / "catalog.json").read_text(encoding="utf-8")
-    return [ModelInfo.from_dict(d, f"catalog[{i}]") for i, d in enumerate(json.loads(text))]
+    return [model_from_dict(d, f"catalog[{i}]") for i, d in enumerate(json.loads(text))]
 
 
 def load_models(source: str | os.PathLike[str] | Sequence[Any]) -> list[ModelInfo]:
@@ -38,7 +49,7 @@ def load_models(source: str | os.PathLike[str] | Sequence[Any]) -> list[ModelInf
         raw, where = list(source), "models"
     if not isinstance(raw, list) or not raw:
         raise RoutingTableError(f"{where}: a model list must be a non-empty JSON array of objects")
-    specs = [s if isinstance(s, ModelInfo) else ModelInfo.from_dict(s, _where(where, i, s)) for i, s in enumerate(raw)]
+    specs = [s if isinstance(s, ModelInfo) else model_from_dict(s, _where(where, i, s)) for i, s in enumerate(raw)]
     ids = [s.id for s in specs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

@@ -70,8 +70,8 @@ class ModelInfo:
     rates with the labelled-prompt counts behind them.
 
     Without rates (empty arrays) it is a model to train for (what the Cactus catalog and model lists hold);
-    a Profile's models all have them. Build one from JSON data with ``from_dict``, which checks
-    every fact against the one set of bounds (``MAX_COST`` and the rest).
+    a Profile's models all have them. ``profile.catalog.model_from_dict`` builds one from a model
+    list's JSON, checking every fact against the one set of bounds (``MAX_COST`` and the rest).
     """
 
     id: str
@@ -102,19 +102,6 @@ class ModelInfo:
             raise ArgumentError(f"model {self.id!r} has no error rates yet; train a profile for it")
         total = int(self.counts.sum())
         return float((self.error_rates * self.counts).sum() / total) if total else float(self.error_rates.mean())
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str = "model") -> ModelInfo:
-        """A model to train for from ``{"id", "cost"?, "size_mb"?, "tokens_per_sec"?,
-        "context_length"?, "capabilities"?}``; the cost defaults to size_mb.
-
-        Raises:
-            RoutingTableError: a fact is missing, of the wrong type or out of bounds.
-        """
-        from ..errors import RoutingTableError
-        from .validate import Validator, model_facts
-
-        return cls(**model_facts(Validator(where, RoutingTableError), d, "$", model_list=True))
 
     def to_dict(self) -> dict[str, Any]:
         """The model's facts (and rates, when trained) as a profile stores them."""

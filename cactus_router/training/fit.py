@@ -14,7 +14,7 @@ from ..data import RoutingRow, score_matrix
 from ..embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from ..errors import ArgumentError, RoutingTableError
 from ..profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, TierCounts
-from ..profile.catalog import load_models
+from ..profile.catalog import load_models, model_from_dict
 from ..tiers import check_tier
 from .rates import Progress, embed_rows, error_rates, fit_kmeans, tier_counts
 from .select import K_CANDIDATES, OOD_QUANTILE, SMOOTHING_CANDIDATES, TEMPERATURE_CANDIDATES, Selection, select
@@ -38,7 +38,7 @@ def table_models(rows: Sequence[RoutingRow]) -> list[ModelInfo]:
     if bare:
         raise RoutingTableError(f"models={TABLE_MODELS!r} takes each model's cost from the rows' 'costs', and no row "
                                 f"gives one for {', '.join(map(repr, bare))}; add costs, or pass a model list")
-    return [ModelInfo.from_dict({"id": m, "cost": float(np.mean(totals[m]))}, f"mean of the rows' costs ({m})")
+    return [model_from_dict({"id": m, "cost": float(np.mean(totals[m]))}, f"mean of the rows' costs ({m})")
             for m in sorted(totals)]
 
 
