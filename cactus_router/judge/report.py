@@ -11,15 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .._files import write_atomic
+from ..report.markdown import fmt
 from .figures import JUDGE, LARGEST, ORACLE, ROUTER
-
-
-def _f(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
 
 
 def _g(x: float | None) -> str:
@@ -60,7 +53,7 @@ def _setup(s: dict[str, Any]) -> list[str]:
     lines += ["", "| model | size MB | capabilities | profile error rate | labelled | relative cost | step |",
               "|---|---|---|---|---|---|---|"]
     for m in s["candidates"]:
-        lines.append(f"| {m['id']} | {_f(m['size_mb'], 0) if m['size_mb'] is not None else 'n/a'} | "
+        lines.append(f"| {m['id']} | {fmt(m['size_mb'], 0) if m['size_mb'] is not None else 'n/a'} | "
                      f"{', '.join(m['capabilities'])} | {m['error_rate']:.3f} | {m['labelled']} | {m['cost']:g} | "
                      f"{m['step']} |")
     return lines
@@ -115,7 +108,7 @@ def _costs(s: dict[str, Any]) -> list[str]:
              f"| judge: completion tokens per judgement | {_ms(jc['completion_tokens']['per_prompt'])} |"]
     if jc["usd"] is not None:
         lines.append(f"| judge: USD per judgement | {_ms(jc['usd']['per_prompt'])} |")
-    lines += ["", f"The judge's median latency is {_f(ratio, 0) if ratio is not None else 'n/a'} times the router's. "
+    lines += ["", f"The judge's median latency is {fmt(ratio, 0) if ratio is not None else 'n/a'} times the router's. "
               f"Judgements: {jc['judgements']}, backend calls {jc['calls']}, tokens {jc['prompt_tokens']['total']} in "
               f"and {jc['completion_tokens']['total']} out (as the backend reported them, for "
               f"{jc['prompt_tokens']['reported']} judgements)"
@@ -141,7 +134,7 @@ def _quality(s: dict[str, Any]) -> list[str]:
              "| router | quality | mean cost | savings vs largest | oracle agreement |", "|---|---|---|---|---|"]
     for name in (ROUTER, JUDGE, LARGEST, ORACLE):
         m = q["routers"][name]
-        lines.append(f"| {name} | {_f(m['quality'])} | {_f(m['cost'])} | {_pct(m['savings_vs_largest'])} | "
+        lines.append(f"| {name} | {fmt(m['quality'])} | {fmt(m['cost'])} | {_pct(m['savings_vs_largest'])} | "
                      f"{_pct(m['oracle_agreement'])} |")
     d = q["router_minus_judge"]
     lines += ["", f"{ROUTER} minus judge, quality: {d['difference']:+.3f}"

@@ -7,7 +7,8 @@ from typing import Any
 from ..evaluation import ROUTER, SINGLES
 
 
-def _fmt(x: Any, digits: int = 3) -> str:
+def fmt(x: Any, digits: int = 3) -> str:
+    """A table cell: n/a for None, floats to ``digits`` decimals."""
     if x is None:
         return "n/a"
     if isinstance(x, float):
@@ -51,7 +52,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
              f"area{ci} | QNC{ci} | best quality{ci} |", "|---|---|---|---|---|---|---|---|"]
     for r in comparison_rows(summary):
         cells = [r["router"]]
-        cells += [_fmt(r[k]) if k in r else "" for k in
+        cells += [fmt(r[k]) if k in r else "" for k in
                   ("quality", "cost_normalised", "savings_vs_best_single", "oracle_agreement")]
         if r["curve"]:
             cells += [_with_interval(r[k], r[f"{k}_ci95"]) for k in ("area", "qnc", "curve_best_quality")]
