@@ -97,3 +97,12 @@ def test_parts_are_written_whole_and_listed_once(tmp_path):
     assert again.written() == {0}
     assert pq.read_table(tmp_path / "o").column("row_id").to_pylist() == [0, 1]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [MANIFEST, "part-000000.parquet"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_prompt_file_that_is_a_pipe_is_refused_at_once(tmp_path, suffix):
+    """A named pipe given as --input is refused by the bounded reader, never read (it would block)."""
+    fifo = tmp_path / f"prompts{suffix}"
+    os.mkfifo(fifo)
+    with pytest.raises(ArgumentError, match="not a regular file"):
+        read_prompt_file(fifo)

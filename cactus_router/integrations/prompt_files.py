@@ -17,6 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._files import open_input
+from ..data import MAX_TABLE_BYTES
 from ..embedders import check_prompt
 from ..errors import ArgumentError, PromptError
 
@@ -45,7 +47,7 @@ def _jsonl(path: Path, column: str) -> tuple[list[Any], list[int], str]:
     digest = hashlib.sha256()
     values: list[Any] = []
     lines: list[int] = []
-    with open(path, "rb") as fh:
+    with open_input(path, "prompt file", ArgumentError, MAX_TABLE_BYTES) as fh:
         for number, raw in enumerate(fh, start=1):
             digest.update(raw)
             if not raw.strip():
@@ -65,7 +67,7 @@ def _jsonl(path: Path, column: str) -> tuple[list[Any], list[int], str]:
 
 
 def _first_line(path: Path) -> bytes:
-    with open(path, "rb") as fh:
+    with open_input(path, "prompt file", ArgumentError, MAX_TABLE_BYTES) as fh:
         for raw in fh:
             if raw.strip():
                 return raw
@@ -73,7 +75,12 @@ def _first_line(path: Path) -> bytes:
 
 
 def _parquet(path: Path, column: str) -> tuple[list[Any], str]:
-    """The prompt column's values and the file's digest."""
+    """The prompt column's values and the file's digest (hashed first, through the bounded reader,
+    so pyarrow only ever opens a regular file of bounded size)."""
+    digest = hashlib.sha256()
+    with open_input(path, "prompt file", ArgumentError, MAX_TABLE_BYTES) as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as exc:
@@ -84,10 +91,6 @@ def _parquet(path: Path, column: str) -> tuple[list[Any], str]:
     kind = schema.field(column).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise PromptError(f"{path}: column {column!r} holds {kind}, not strings; prompts must be text")
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
     return pq.read_table(path, columns=[column]).column(column).to_pylist(), digest.hexdigest()
 
 
@@ -95,10 +98,10 @@ def read_prompt_file(path: str | os.PathLike[str], column: str = "prompt") -> Pr
     """Read ``path`` (``.jsonl`` or ``.parquet``) and check every prompt.
 
     Raises:
-        ArgumentError: an unknown extension, an unreadable file or line, or no ``column``.
+        ArgumentError: an unknown extension, a file that is not a regular file of at most
+            MAX_TABLE_BYTES (the project's one bounded reader), an unreadable line, or no ``column``.
         PromptError: the column is not text, or some rows are not routable prompts (the message
             names the first few by row id and line, and counts them all).
-        OSError: the file cannot be opened.
     """
     p = Path(path)
     suffix = p.suffix.lower()
