@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cactus_router import Profile
+from cactus_router.data import RoutingRow
 from cactus_router.embedders import PROBE_TEXTS
 from cactus_router.profile import EmbedderInfo, ModelInfo
 
@@ -30,3 +31,15 @@ def make_profile(k=4, d=8, m=3, seed=0, embedder=None, costs=None, sizes=None, c
         for j in range(m)
     )
     return Profile(info, cent, rng.integers(1, 100, size=k), models)
+
+
+def chat_and_math_rows(n=60, offset=0):
+    """Two kinds of prompt, alternating: the small model is right on greetings, only the big one on maths."""
+    rows = []
+    for i in range(offset, offset + n):
+        if i % 2:
+            rows.append(RoutingRow(f"hello friend number {i}, how are you today?", {"small": 1.0, "big": 1.0}, "chat"))
+        else:
+            rows.append(RoutingRow(f"integrate x^{i} dx and differentiate sin({i}x)", {"small": 0.0, "big": 1.0},
+                                   "math"))
+    return rows

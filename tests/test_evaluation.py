@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from cr_factories import make_profile
+from cr_factories import chat_and_math_rows, make_profile
 
 from cactus_router import RouterError, RoutingTableError
 from cactus_router.data import RoutingRow, write_table
@@ -196,26 +196,15 @@ def test_tune_picks_the_candidate_with_the_best_validation_area():
 MODELS = [{"id": "small", "cost": 1.0, "size_mb": 100.0}, {"id": "big", "cost": 10.0, "size_mb": 900.0}]
 
 
-def _table(n, offset=0):
-    rows = []
-    for i in range(offset, offset + n):
-        if i % 2:
-            rows.append(RoutingRow(f"hello friend number {i}, how are you today?", {"small": 1.0, "big": 1.0}, "chat"))
-        else:
-            rows.append(RoutingRow(f"integrate x^{i} dx and differentiate sin({i}x)", {"small": 0.0, "big": 1.0},
-                                   "math"))
-    return rows
-
-
 @pytest.fixture(scope="module")
 def trained():
     from cactus_router.embedders.hashing import HashEmbedder
 
     emb = HashEmbedder(64)
-    train_rows = _table(60)
+    train_rows = chat_and_math_rows(60)
     # Test prompts like the training ones (two-digit numbers), so all are in distribution: this
     # test is about the learned rule; the out-of-distribution policy has tests of its own.
-    return train(train_rows, MODELS, embedder=emb, k=2, seed=0), train_rows, _table(20, offset=60), emb
+    return train(train_rows, MODELS, embedder=emb, k=2, seed=0), train_rows, chat_and_math_rows(20, offset=60), emb
 
 
 def test_evaluate_end_to_end(trained):

@@ -6,24 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from cr_factories import chat_and_math_rows
 
 from cactus_router import Router, RoutingTableError
 from cactus_router.data import RoutingRow, drop_overlap, read_table, write_table
 from cactus_router.training import error_rates, train
 
 MODELS = [{"id": "small", "cost": 1.0}, {"id": "big", "cost": 10.0}]
-
-
-def _rows(n=60):
-    """Two kinds of prompt: the small model is right on greetings, only the big one on maths."""
-    rows = []
-    for i in range(n):
-        if i % 2:
-            rows.append(RoutingRow(f"hello friend number {i}, how are you today?", {"small": 1.0, "big": 1.0}, "chat"))
-        else:
-            rows.append(RoutingRow(f"integrate x^{i} dx and differentiate sin({i}x)", {"small": 0.0, "big": 1.0},
-                                   "math"))
-    return rows
 
 
 def test_error_rates_by_hand():
@@ -47,7 +36,7 @@ def test_smoothing_shrinks_toward_the_global_rate():
 
 def test_train_learns_which_model_each_kind_needs(hash_embedder):
     """On a clear-cut table the trained profile sends maths to the big model and chat to the small one."""
-    prof = train(_rows(), MODELS, embedder=hash_embedder, k=2, smoothing=0, temperature=0, seed=0)
+    prof = train(chat_and_math_rows(), MODELS, embedder=hash_embedder, k=2, smoothing=0, temperature=0, seed=0)
     r = Router(prof, hash_embedder)
     assert r.route("integrate x^3 dx and differentiate sin(5x)", cost_bias=0.2).model == "big"
     assert r.route("hello friend number 99, how are you today?", cost_bias=0.2).model == "small"
@@ -56,14 +45,14 @@ def test_train_learns_which_model_each_kind_needs(hash_embedder):
 
 def test_train_is_deterministic(hash_embedder):
     """The same rows and seed give byte-identical profiles."""
-    a = train(_rows(), MODELS, embedder=hash_embedder, k=3, seed=7).to_json()
-    b = train(_rows(), MODELS, embedder=hash_embedder, k=3, seed=7).to_json()
+    a = train(chat_and_math_rows(), MODELS, embedder=hash_embedder, k=3, seed=7).to_json()
+    b = train(chat_and_math_rows(), MODELS, embedder=hash_embedder, k=3, seed=7).to_json()
     assert a == b
 
 
 def test_auto_settings_are_chosen_by_cross_validated_area(hash_embedder):
     """K, smoothing and temperature "auto" pick the best mean CV area and record every candidate."""
-    prof = train(_rows(80), MODELS, embedder=hash_embedder, seed=0)
+    prof = train(chat_and_math_rows(80), MODELS, embedder=hash_embedder, seed=0)
     areas = prof.training["cv_area"]
     chosen = f"k={prof.k},smoothing={prof.training['smoothing']:g},temperature={prof.routing.temperature:g}"
     assert len(areas) > 10 and areas[chosen] >= max(areas.values()) - 1e-4
@@ -72,7 +61,7 @@ def test_auto_settings_are_chosen_by_cross_validated_area(hash_embedder):
 
 def test_training_learns_an_ood_threshold_and_cluster_tasks(hash_embedder):
     """The profile gets a similarity threshold from held-out rows and per-cluster task counts."""
-    prof = train(_rows(), MODELS, embedder=hash_embedder, k=2, smoothing=0, temperature=0)
+    prof = train(chat_and_math_rows(), MODELS, embedder=hash_embedder, k=2, smoothing=0, temperature=0)
     assert -1.0 <= prof.routing.ood_threshold <= 1.0
     assert sum(sum(t.values()) for t in prof.cluster_tasks) == 60
     assert {task for t in prof.cluster_tasks for task in t} == {"chat", "math"}
@@ -81,14 +70,14 @@ def test_training_learns_an_ood_threshold_and_cluster_tasks(hash_embedder):
 def test_progress_is_reported(hash_embedder):
     """progress(done, total) ends at total."""
     seen = []
-    train(_rows(), MODELS, embedder=hash_embedder, k=2, progress=lambda d, t: seen.append((d, t)))
+    train(chat_and_math_rows(), MODELS, embedder=hash_embedder, k=2, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (60, 60)
 
 
 def test_table_models_cost_their_mean_per_prompt_cost(hash_embedder):
     """models="table": every scored model, in id order, at its mean cost over the rows that give one."""
     rows = [RoutingRow(r.prompt, r.scores, r.task, costs={"small": 1.0 + i % 3, "big": 10.0 * (1 + i % 2)})
-            for i, r in enumerate(_rows())]
+            for i, r in enumerate(chat_and_math_rows())]
     rows[0] = RoutingRow(rows[0].prompt, rows[0].scores, rows[0].task, costs={"big": 10.0})  # no cost for small
     prof = train(rows, "table", embedder=hash_embedder, k=2, seed=0)
     assert prof.model_ids == ("big", "small")
@@ -99,10 +88,10 @@ def test_table_models_cost_their_mean_per_prompt_cost(hash_embedder):
 
 def test_table_models_without_costs_is_an_error(hash_embedder):
     """models="table" on rows that give no cost for a model names it and says what to do."""
-    rows = [RoutingRow(r.prompt, r.scores, r.task, costs={"big": 10.0}) for r in _rows()]
+    rows = [RoutingRow(r.prompt, r.scores, r.task, costs={"big": 10.0}) for r in chat_and_math_rows()]
     with pytest.raises(RoutingTableError, match=r"no row gives one for 'small'; add costs, or pass a model list"):
         train(rows, "table", embedder=hash_embedder, k=2)
-    huge = [RoutingRow(r.prompt, r.scores, r.task, costs={"big": 1e13, "small": 1.0}) for r in _rows()]
+    huge = [RoutingRow(r.prompt, r.scores, r.task, costs={"big": 1e13, "small": 1.0}) for r in chat_and_math_rows()]
     too_big = r"mean of the rows' costs \(big\): \$\.cost must be in \[0\.0, 1000000000000\.0\]"
     with pytest.raises(RoutingTableError, match=too_big):
         train(huge, "table", embedder=hash_embedder, k=2)  # a profile could not hold it
@@ -120,7 +109,7 @@ def test_table_models_without_costs_is_an_error(hash_embedder):
 def test_train_errors(hash_embedder, models, k, message):
     """Bad model lists and impossible K are RoutingTableError."""
     with pytest.raises(RoutingTableError, match=message):
-        train(_rows(), models, embedder=hash_embedder, k=k)
+        train(chat_and_math_rows(), models, embedder=hash_embedder, k=k)
 
 
 def test_read_table_round_trip(tmp_path):
