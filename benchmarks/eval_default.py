@@ -65,21 +65,8 @@ def curve_of(profile: Profile, test, emb: np.ndarray, embedder) -> dict:
     return ev.summary["curves"]["cactus-router"]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="eval-default", help="output directory (default: ./eval-default)")
-    parser.add_argument("--latency-sample", type=int, default=200)
-    parser.add_argument("--cache", default=None, help="directory to keep the embeddings in between runs")
-    args = parser.parse_args()
-
-    profile = Profile.load("default")
-    test = read_table(DATA / "test.json", queries=DATA / "default_query_test.jsonl")
-    train = drop_overlap(read_table(DATA / "train.json", queries=DATA / "default_query_train.jsonl"), test)
-    embedder = Router.load(profile).embedder
-    test_emb = embeddings(embedder, test, "embedding test prompts", args.cache, "test")
-    train_emb = embeddings(embedder, train, "embedding training prompts", args.cache, "train")
-
-    # 1. the evaluation with every baseline
+def report_evaluation(profile: Profile, test, train, test_emb, train_emb, embedder, args) -> dict:
+    """1. The evaluation with every baseline; writes DIR and prints its table. Returns the summary."""
     ev = evaluate(profile, test, embedder=embedder, train_rows=train, embeddings=test_emb, train_embeddings=train_emb,
                   latency_sample=args.latency_sample, seed=SEED)
     ev.summary.update(profile="default", data="data/llmrouter/test.json", train="data/llmrouter/train.json")
@@ -97,9 +84,11 @@ def main() -> int:
           f"{lat['embed_ms']['p50']:.1f}/{lat['embed_ms']['p95']:.1f}/{lat['embed_ms']['p99']:.1f} ms, scoring "
           f"{lat['score_ms']['p50'] * 1e3:.0f}/{lat['score_ms']['p95'] * 1e3:.0f}/{lat['score_ms']['p99'] * 1e3:.0f} us"
           f"; batched scoring {lat['batch']['score_ms_per_prompt'] * 1e3:.1f} us per prompt.")
+    return s
 
-    # 2. add-model against the full training run, model by model
-    base = s["curves"]["cactus-router"]
+
+def report_add_model(profile: Profile, test, train, test_emb, train_emb, embedder, base: dict) -> None:
+    """2. add-model against the full training run (``base``: its curve), model by model."""
     rng = np.random.default_rng(SEED)
     print(f"\n### add-model versus a full retrain\n\nEach model removed from `default` and added back with "
           f"`add_model` (centroids unchanged) from {ADD_MODEL_LABELS} random training prompts, or from all "
@@ -108,14 +97,14 @@ def main() -> int:
           f"QNC {base['qnc']:.3f}, best quality {base['best_quality']:.3f}.\n")
     print("| model | labels | rate gap | area | QNC | best quality |\n|---|---|---|---|---|---|")
     weights = profile.cluster_sizes / profile.cluster_sizes.sum()
+    # restore the original model order, so ties break as in the profile
+    order = {mid: i for i, mid in enumerate(profile.model_ids)}
     for j, m in enumerate(profile.models):
         without = replace(profile, models=tuple(x for x in profile.models if x.id != m.id))
         for n in (ADD_MODEL_LABELS, len(train)):
             pick = np.sort(rng.choice(len(train), n, replace=False)) if n < len(train) else np.arange(len(train))
             added = add_model(without, [train[i] for i in pick], m.id, m.cost, embedder=embedder,
                               embeddings=train_emb[pick])
-            # restore the original model order, so ties break as in the profile
-            order = {mid: i for i, mid in enumerate(profile.model_ids)}
             rebuilt = replace(added.profile, models=tuple(sorted(added.profile.models, key=lambda x: order[x.id])))
             gap = float((weights * np.abs(rebuilt.models[j].error_rates - m.error_rates)).sum())
             c = curve_of(rebuilt, test, test_emb, embedder)
@@ -128,7 +117,9 @@ def main() -> int:
           f"{np.mean(nearest != labels):.1%} of the training prompts route to a cluster other than their "
           "training label (float rounding between the C core and NumPy can only split near-ties).")
 
-    # 3. calibrate on half the test prompts, check on the other half
+
+def report_calibration(profile: Profile, test, test_emb, embedder) -> None:
+    """3. calibrate on half the test prompts, check on the other half."""
     order = np.random.default_rng(SEED).permutation(len(test))
     half = len(test) // 2
     print("\n### calibrate on held-out prompts\n\n| target | cost_bias | on the 250 calibration prompts | "
@@ -141,7 +132,9 @@ def main() -> int:
         key = "mean_cost" if target.startswith("mean_cost") else "largest_share"
         print(f"| `{target}` | {res.cost_bias:g} | {key} {res.figures[key]:.3f} | {key} {got[key]:.3f} |")
 
-    # 4. what rates fitted on the test rows themselves would give: a bound, not a router
+
+def report_hindsight(profile: Profile, test, train, test_emb, train_emb) -> None:
+    """4. What rates fitted on the test rows themselves would give: a bound, not a router."""
     costs = np.array([m.cost for m in profile.models])
     tr_scores, te_scores = score_matrix(train, profile.model_ids), score_matrix(test, profile.model_ids)
     target = float(te_scores.mean(axis=0).max())
@@ -168,6 +161,25 @@ def main() -> int:
     print(f"| the prompt's task ({len(set(te_tasks.tolist()))} tasks) | {figures(by_train[te_tasks])} | "
           f"{figures(error_rates(te_tasks, te_scores, len(names))[0][te_tasks])} |")
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="eval-default", help="output directory (default: ./eval-default)")
+    parser.add_argument("--latency-sample", type=int, default=200)
+    parser.add_argument("--cache", default=None, help="directory to keep the embeddings in between runs")
+    args = parser.parse_args()
+
+    profile = Profile.load("default")
+    test = read_table(DATA / "test.json", queries=DATA / "default_query_test.jsonl")
+    train = drop_overlap(read_table(DATA / "train.json", queries=DATA / "default_query_train.jsonl"), test)
+    embedder = Router.load(profile).embedder
+    test_emb = embeddings(embedder, test, "embedding test prompts", args.cache, "test")
+    train_emb = embeddings(embedder, train, "embedding training prompts", args.cache, "train")
+
+    s = report_evaluation(profile, test, train, test_emb, train_emb, embedder, args)
+    report_add_model(profile, test, train, test_emb, train_emb, embedder, s["curves"]["cactus-router"])
+    report_calibration(profile, test, test_emb, embedder)
+    report_hindsight(profile, test, train, test_emb, train_emb)
     print(f"\nSingle-model hull area {s['curves'][SINGLES]['area']:.3f}. Files: {args.out}/ (report.html, "
           "summary.json, results.json, agreement_matrix.csv, deferral_curve.csv, *.png).")
     return 0
