@@ -1,0 +1,64 @@
+"""The tier tables of an evaluation summary (its ``tiers`` entry) in markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tiers import TIERS
+from .markdown import fmt
+
+
+def _ci(x: float | None, ci: list[float | None] | None, *, percent: bool = False, missing: str = "n/a") -> str:
+    """``0.557 [0.531, 0.581]`` (or percentages); None reads ``missing``."""
+    def one(v: float | None, none: str) -> str:
+        if v is None:
+            return none
+        return f"{v:.1%}" if percent else f"{v:.3f}"
+
+    text = one(x, missing)
+    return text if ci is None else f"{text} [{one(ci[0], missing)}, {one(ci[1], missing)}]"
+
+
+def confusion_table(tiers: dict[str, Any]) -> str:
+    """The confusion matrix (rows: the oracle's tier; columns: the router's), with recall and precision."""
+    counts = tiers["confusion"]["counts"]
+    per = tiers["per_tier"]
+    lines = ["| oracle \\ tier router | " + " | ".join(TIERS) + " | recall |", "|---" * (len(TIERS) + 2) + "|"]
+    for i, tier in enumerate(TIERS):
+        lines.append(f"| {tier} | " + " | ".join(str(c) for c in counts[i]) + f" | {fmt(per[tier]['recall'])} |")
+    lines.append("| precision | " + " | ".join(fmt(per[t]["precision"]) for t in TIERS) + " | |")
+    return "\n".join(lines)
+
+
+def routers_table(tiers: dict[str, Any]) -> str:
+    """Quality, cost and the cost saved at always-large's quality of every router on the same rows."""
+    lines = ["| router | quality [95% CI] | cost (always-large = 1) [95% CI] | sent to large | "
+             "cost saved at always-large's quality [95% CI] |", "|---|---|---|---|---|"]
+    for name, r in tiers["routers"].items():
+        saved = _ci(r.get("savings_at_large_quality"), r.get("savings_at_large_quality_ci95"), percent=True,
+                    missing="not reached")
+        if "quality" in r:
+            lines.append(f"| {name} | {_ci(r['quality'], r.get('quality_ci95'))} | "
+                         f"{_ci(r['cost_normalised'], r.get('cost_normalised_ci95'))} | {r['large_share']:.1%} | "
+                         f"{saved} |")
+        else:
+            lines.append(f"| {name} | best {_ci(r['best_quality'], r.get('best_quality_ci95'))} | | | {saved} |")
+    return "\n".join(lines)
+
+
+def tier_markdown(tiers: dict[str, Any]) -> str:
+    """The tier section of an evaluation: accuracy, the confusion matrix, the routers, the Ambiguous share."""
+    pm = ", ".join(f"{t} -> {', '.join(ms)}" for t, ms in tiers["policy_map"].items())
+    boot = f", 95% intervals over {tiers['resamples']} bootstrap resamples" if tiers["resamples"] else ""
+    amb = tiers["ambiguous_share"]
+    lines = [
+        f"Tiers against {tiers['medium']} (medium) and {tiers['large']} (large); labels: {tiers['labels']}; "
+        f"tier router's map: {pm}{boot}.", "",
+        f"Tier accuracy {_ci(tiers['accuracy'], tiers.get('accuracy_ci95'))} on {tiers['labelled_rows']} labelled "
+        f"rows of {tiers['rows']}.", "", confusion_table(tiers), "", routers_table(tiers), "",
+        f"Routed to Ambiguous: {_ci(amb, tiers.get('ambiguous_share_ci95'), percent=True)} of the rows; the tier "
+        f"router's answers there score {_ci(tiers['ambiguous_score'], tiers.get('ambiguous_score_ci95'))} "
+        f"(always-medium's {fmt(tiers['ambiguous_medium_score'])}, always-large's "
+        f"{fmt(tiers['ambiguous_large_score'])}).",
+    ]
+    return "\n".join(lines)
