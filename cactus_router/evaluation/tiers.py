@@ -64,16 +64,21 @@ def by_tier(codes: np.ndarray, tier_models: Mapping[str, int]) -> np.ndarray:
     return np.asarray(lookup[np.asarray(codes, dtype=np.int64)])
 
 
-def threshold_curve(probabilities: np.ndarray, tier_models: Mapping[str, int]) -> tuple[list[float], list[np.ndarray]]:
-    """Choices of the rule "Complex when P(Complex) >= t, else the likelier of Standard and Ambiguous",
-    for t over the quantiles of P(Complex) on these rows (and one above them all: never Complex)."""
+def threshold_codes(probabilities: np.ndarray, t: float) -> np.ndarray:
+    """The tiers of the rule "Complex when P(Complex) >= t, else the likelier of Standard and Ambiguous"
+    (ties: Standard)."""
     p = np.asarray(probabilities, dtype=np.float64)
-    other = np.where(p[:, TIERS.index(AMBIGUOUS)] > p[:, TIERS.index(STANDARD)], TIERS.index(AMBIGUOUS),
-                     TIERS.index(STANDARD))
-    pc = p[:, TIERS.index(COMPLEX)]
+    s, c, a = TIERS.index(STANDARD), TIERS.index(COMPLEX), TIERS.index(AMBIGUOUS)
+    return np.where(p[:, c] >= t, c, np.where(p[:, a] > p[:, s], a, s))
+
+
+def threshold_curve(probabilities: np.ndarray, tier_models: Mapping[str, int]) -> tuple[list[float], list[np.ndarray]]:
+    """Choices of ``threshold_codes`` for t over the quantiles of P(Complex) on these rows, and one
+    above them all (never Complex)."""
+    pc = np.asarray(probabilities, dtype=np.float64)[:, TIERS.index(COMPLEX)]
     ts = sorted({float(x) for x in np.quantile(pc, THRESHOLD_QUANTILES, method="lower")})
     ts.append(float("inf"))
-    return ts, [by_tier(np.where(pc >= t, TIERS.index(COMPLEX), other), tier_models) for t in ts]
+    return ts, [by_tier(threshold_codes(probabilities, t), tier_models) for t in ts]
 
 
 @dataclass(frozen=True)
