@@ -195,3 +195,15 @@ def test_tier_labels_of_another_pair_or_for_a_profile_without_counts_are_refused
     with pytest.raises(RoutingTableError, match="2 tier labels for 90 evaluation rows"):
         evaluate(tiered, rows, embedder="hash", latency_sample=0, bootstrap=0,
                  tier_labels=TierLabels(("Standard", "Complex"), "med", "big"))
+
+
+def test_the_html_report_carries_the_tier_tables(tmp_path):
+    """report.html of a profile with tier counts shows the tier accuracy, the confusion matrix and the routers."""
+    from cactus_router.report import report_html
+
+    table, prof = _trained(tmp_path)
+    ev = evaluate(Profile.load(prof), read_table(table), embedder="hash", latency_sample=0, bootstrap=0)
+    page = report_html(ev, {})
+    acc = ev.summary["tiers"]["accuracy"]
+    assert "<h2>Tiers (med / big)</h2>" in page and f"Tier accuracy {acc:.3f}" in page
+    assert "<th>oracle \\ tier router</th>" in page and "<td>always-large</td>" in page

@@ -19,46 +19,52 @@ def _ci(x: float | None, ci: list[float | None] | None, *, percent: bool = False
     return text if ci is None else f"{text} [{one(ci[0], missing)}, {one(ci[1], missing)}]"
 
 
-def confusion_table(tiers: dict[str, Any]) -> str:
+def confusion_rows(tiers: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The confusion matrix (rows: the oracle's tier; columns: the router's), with recall and precision."""
     counts = tiers["confusion"]["counts"]
     per = tiers["per_tier"]
-    lines = ["| oracle \\ tier router | " + " | ".join(TIERS) + " | recall |", "|---" * (len(TIERS) + 2) + "|"]
-    for i, tier in enumerate(TIERS):
-        lines.append(f"| {tier} | " + " | ".join(str(c) for c in counts[i]) + f" | {fmt(per[tier]['recall'])} |")
-    lines.append("| precision | " + " | ".join(fmt(per[t]["precision"]) for t in TIERS) + " | |")
-    return "\n".join(lines)
+    rows = [[tier, *(str(c) for c in counts[i]), fmt(per[tier]["recall"])] for i, tier in enumerate(TIERS)]
+    rows.append(["precision", *(fmt(per[t]["precision"]) for t in TIERS), ""])
+    return ["oracle \\ tier router", *TIERS, "recall"], rows
 
 
-def routers_table(tiers: dict[str, Any]) -> str:
+def router_rows(tiers: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Quality, cost and the cost saved at always-large's quality of every router on the same rows."""
-    lines = ["| router | quality [95% CI] | cost (always-large = 1) [95% CI] | sent to large | "
-             "cost saved at always-large's quality [95% CI] |", "|---|---|---|---|---|"]
+    rows = []
     for name, r in tiers["routers"].items():
         saved = _ci(r.get("savings_at_large_quality"), r.get("savings_at_large_quality_ci95"), percent=True,
                     missing="not reached")
         if "quality" in r:
-            lines.append(f"| {name} | {_ci(r['quality'], r.get('quality_ci95'))} | "
-                         f"{_ci(r['cost_normalised'], r.get('cost_normalised_ci95'))} | {r['large_share']:.1%} | "
-                         f"{saved} |")
+            rows.append([name, _ci(r["quality"], r.get("quality_ci95")),
+                         _ci(r["cost_normalised"], r.get("cost_normalised_ci95")), f"{r['large_share']:.1%}", saved])
         else:
-            lines.append(f"| {name} | best {_ci(r['best_quality'], r.get('best_quality_ci95'))} | | | {saved} |")
-    return "\n".join(lines)
+            rows.append([name, f"best {_ci(r['best_quality'], r.get('best_quality_ci95'))}", "", "", saved])
+    return ["router", "quality [95% CI]", "cost (always-large = 1) [95% CI]", "sent to large",
+            "cost saved at always-large's quality [95% CI]"], rows
+
+
+def ambiguous_line(tiers: dict[str, Any]) -> str:
+    """The share routed to Ambiguous and what the answers there score."""
+    return (f"Routed to Ambiguous: {_ci(tiers['ambiguous_share'], tiers.get('ambiguous_share_ci95'), percent=True)} "
+            f"of the rows; the tier router's answers there score "
+            f"{_ci(tiers['ambiguous_score'], tiers.get('ambiguous_score_ci95'))} (always-medium's "
+            f"{fmt(tiers['ambiguous_medium_score'])}, always-large's {fmt(tiers['ambiguous_large_score'])}).")
+
+
+def _markdown(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def tier_markdown(tiers: dict[str, Any]) -> str:
     """The tier section of an evaluation: accuracy, the confusion matrix, the routers, the Ambiguous share."""
     pm = ", ".join(f"{t} -> {', '.join(ms)}" for t, ms in tiers["policy_map"].items())
     boot = f", 95% intervals over {tiers['resamples']} bootstrap resamples" if tiers["resamples"] else ""
-    amb = tiers["ambiguous_share"]
     lines = [
         f"Tiers against {tiers['medium']} (medium) and {tiers['large']} (large); labels: {tiers['labels']}; "
         f"tier router's map: {pm}{boot}.", "",
         f"Tier accuracy {_ci(tiers['accuracy'], tiers.get('accuracy_ci95'))} on {tiers['labelled_rows']} labelled "
-        f"rows of {tiers['rows']}.", "", confusion_table(tiers), "", routers_table(tiers), "",
-        f"Routed to Ambiguous: {_ci(amb, tiers.get('ambiguous_share_ci95'), percent=True)} of the rows; the tier "
-        f"router's answers there score {_ci(tiers['ambiguous_score'], tiers.get('ambiguous_score_ci95'))} "
-        f"(always-medium's {fmt(tiers['ambiguous_medium_score'])}, always-large's "
-        f"{fmt(tiers['ambiguous_large_score'])}).",
+        f"rows of {tiers['rows']}.", "", _markdown(*confusion_rows(tiers)), "", _markdown(*router_rows(tiers)), "",
+        ambiguous_line(tiers),
     ]
     return "\n".join(lines)
