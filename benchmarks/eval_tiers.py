@@ -64,6 +64,9 @@ def load(name: str) -> tuple[sources.Source, list[RoutingRow], list[RoutingRow]]
     if name == "routellm":
         src = sources.Source(name, [r for r in src.rows if r.task != "mt_bench"], src.never_test)
     train_rows, test_rows = sources.split(src, SEED)
+    leaked = sum(r.prompt in src.never_test for r in test_rows)
+    if leaked:
+        raise SystemExit(f"{name}: {leaked} contaminated prompts in the test split")
     return src, train_rows, test_rows
 
 
