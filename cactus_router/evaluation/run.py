@@ -22,6 +22,7 @@ from ..errors import ArgumentError, RoutingTableError
 from ..metrics import CurvePoint
 from ..profile import Profile
 from ..routing import Router
+from ..tiers import TierLabels
 from ..training import embed_rows
 from . import baselines as bl
 from .bootstrap import bootstrap_curves
@@ -32,6 +33,7 @@ from .names import ROUTER
 from .points import SWEEP_BIASES, agreement_matrix, operating_points, task_breakdown
 from .summary import method_notes, summarise
 from .table import EvalTable, Reference, eval_table
+from .tier_run import check_tier_input, evaluate_tiers, has_tier_counts
 
 #: Progress callback: ``progress(stage, done, total)``.
 StageProgress = Callable[[str, int, int], None]
@@ -135,6 +137,7 @@ def evaluate(
     embeddings: np.ndarray | None = None,
     train_embeddings: np.ndarray | None = None,
     source: str | os.PathLike[str] | None = None,
+    tier_labels: TierLabels | None = None,
     progress: StageProgress | None = None,
 ) -> Evaluation:
     """Evaluate ``profile`` on labelled ``rows`` with every baseline beside it.
@@ -157,15 +160,20 @@ def evaluate(
         embeddings, train_embeddings: precomputed embeddings of ``rows`` / ``train_rows`` (same
             embedder), to skip embedding.
         source: the path ``rows`` came from, to name bad rows by file and line.
+        tier_labels: the rows' tier labels (``tiers.read_labels(path, rows)``), for a profile with
+            tier counts; None labels them with the 9-cell oracle over the profile's tier pair.
         progress: ``progress(stage, done, total)`` while embedding.
 
     Raises:
         RoutingTableError: bad evaluation or training rows.
         EmbedderMismatchError: the embedder is not the profile's.
+        ArgumentError, RoutingTableError: tier labels that do not fit the profile or the rows
+            (``tier_run.check_tier_input``).
     """
     if sweep and cost_bias is not None:
         raise ArgumentError("give cost_bias or sweep, not both")
     t = eval_table(rows, profile, source=source)
+    check_tier_input(profile, tier_labels, len(rows))  # bad tier input fails before anything is embedded
     ref = Reference.of(t)
     router = Router.load(profile, embedder=embedder)
     emb, batch_embed_ms = embed_evaluation(router.embedder, rows, profile.dim, embeddings,
@@ -194,6 +202,9 @@ def evaluate(
                         points=points.points, curves=curve_summary, latency=latency,
                         tasks=task_breakdown(t, ref, chosen), learned=learned.info, paired=paired,
                         resamples=bootstrap, seed=seed, notes=notes + method_notes(t, ref, seed))
+    if has_tier_counts(profile):
+        summary["tiers"] = evaluate_tiers(profile, router, emb, t, rows, primary, tier_labels, bootstrap, seed,
+                                          None if source is None else str(source))
     decisions = decision_records(rows, t, ref, points.choices_at, points.batches[primary], primary, sweep)
     agreement = agreement_matrix(chosen[ROUTER], ref.oracle, len(t.model_ids))
     return Evaluation(t, summary, decisions, curves.points, agreement, chosen, latency_ms)

@@ -8,5 +8,7 @@ from .charts import render_charts
 from .files import output_files, write_outputs
 from .html import report_html
 from .markdown import comparison_rows, markdown_table
+from .tiers import tier_markdown
 
-__all__ = ["comparison_rows", "markdown_table", "output_files", "render_charts", "report_html", "write_outputs"]
+__all__ = ["comparison_rows", "markdown_table", "output_files", "render_charts", "report_html", "tier_markdown",
+           "write_outputs"]

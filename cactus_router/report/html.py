@@ -7,6 +7,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from .markdown import comparison_rows
+from .tiers import ambiguous_line, confusion_rows, router_rows
 
 if TYPE_CHECKING:
     from ..evaluation import Evaluation
@@ -73,6 +74,11 @@ def report_html(ev: Evaluation, charts: dict[str, bytes]) -> str:
         names = [n for n in ("cactus-router", "knn", "logistic", "best-single", "oracle") if n in ev.primary_choices]
         rows = [[task, v["rows"], *[_f(v["routers"][n]["quality"]) for n in names]] for task, v in s["tasks"].items()]
         parts.append(_table(["task", "rows", *names], rows))
+    if "tiers" in s:
+        t = s["tiers"]
+        parts.append(f"<h2>Tiers ({html.escape(t['medium'])} / {html.escape(t['large'])})</h2>"
+                     f"<p>Tier accuracy {_f(t['accuracy'])} on {t['labelled_rows']} labelled rows of {t['rows']}.</p>")
+        parts += [_table(*confusion_rows(t)), _table(*router_rows(t)), f"<p>{html.escape(ambiguous_line(t))}</p>"]
     ids = ev.table.model_ids
     parts.append("<h2>Agreement with the oracle (rows: chosen, columns: oracle)</h2>")
     parts.append(_table(["chosen \\ oracle", *ids], [[m, *ev.agreement[j].tolist()] for j, m in enumerate(ids)]))

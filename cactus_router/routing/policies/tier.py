@@ -129,14 +129,34 @@ class Tier:
             unit = profile.centroids / np.linalg.norm(profile.centroids, axis=1, keepdims=True)
             cache = self._cache = (profile, per_cluster, overall, unit)
         _, per_cluster, overall, unit = cache
-        t = profile.routing.temperature
-        if t == 0 or vectors is None:
-            p = per_cluster[cluster]
-        else:
-            v = vectors.astype(np.float64)
-            sims = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-30)) @ unit.T / t
-            w = np.exp(sims - sims.max(axis=1, keepdims=True))
-            p = (w / w.sum(axis=1, keepdims=True)) @ per_cluster
-        p = np.where(np.asarray(in_distribution, dtype=bool)[:, None], p, overall)
+        p = _mix(per_cluster, overall, unit, profile.routing.temperature, cluster, in_distribution, vectors)
         codes = p.argmax(axis=1)
         return codes.astype(np.int8), p[np.arange(len(codes)), codes]
+
+
+def _mix(per_cluster: np.ndarray, overall: np.ndarray, unit: np.ndarray, temperature: float, cluster: np.ndarray,
+         in_distribution: np.ndarray, vectors: np.ndarray | None) -> np.ndarray:
+    """Each row's (3,) tier probabilities from the clusters' shares (see ``Tier``)."""
+    if temperature == 0 or vectors is None:
+        p = per_cluster[cluster]
+    else:
+        v = vectors.astype(np.float64)
+        sims = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-30)) @ unit.T / temperature
+        w = np.exp(sims - sims.max(axis=1, keepdims=True))
+        p = (w / w.sum(axis=1, keepdims=True)) @ per_cluster
+    return np.asarray(np.where(np.asarray(in_distribution, dtype=bool)[:, None], p, overall))
+
+
+def tier_probabilities(profile: Profile, cluster: np.ndarray, in_distribution: np.ndarray,
+                       vectors: np.ndarray | None) -> np.ndarray:
+    """The (n, 3) tier probabilities (columns in ``TIERS`` order) the ``Tier`` policy gives rows
+    with these clusters, in-distribution flags and embeddings; its tier is each row's argmax.
+
+    Raises:
+        ArgumentError: the profile has no tier counts.
+    """
+    tiers = profile.tiers if profile.tiers is not None else TierCounts()
+    per_cluster, overall = tiers.probabilities()
+    unit = profile.centroids / np.linalg.norm(profile.centroids, axis=1, keepdims=True)
+    return _mix(per_cluster, overall, unit, profile.routing.temperature, np.asarray(cluster), in_distribution,
+                vectors)
