@@ -85,6 +85,13 @@ def test_cli_eval_train_router(tmp_path):
     s = json.loads(out.output)
     assert s["router"].startswith("cluster router trained on the 112 training rows (embedder paraphrase-minilm-l3-v2")
     assert "minus_router" in s["curves"]["cascade:pomdp"] and "router" in s["curves"]
+    train, _ = split_rows(_rows(), 0.7, 0)  # the same router, saved, then given with --profile: the same curve
+    train_router(train, CHAIN, embedder="minilm-l3:fp32").save(tmp_path / "p.json")
+    given = CliRunner().invoke(cascade, ["eval", str(table), "--chain", "s,l", "--profile", str(tmp_path / "p.json"),
+                                         "--bootstrap", "50", "--json"])
+    assert given.exit_code == 0, given.output
+    g = json.loads(given.output)
+    assert g["router"] == f"profile {tmp_path / 'p.json'}" and g["curves"]["router"] == s["curves"]["router"]
 
 
 def test_cli_eval_router_options_are_exclusive(tmp_path):
