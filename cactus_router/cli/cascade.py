@@ -93,12 +93,14 @@ def _router_choices(profile: str | None, train_router: bool, embedder: str | Non
 @cascade.command("eval")
 @click.argument("table", type=click.Path(exists=True, dir_okay=False))
 @click.option("--chain", help="comma-separated models, cheapest first (default: the table's, by mean cost)")
-@click.option("--train-share", default=0.7, show_default=True, type=float, help="rows the deciders are fitted on")
+@click.option("--train-share", default=0.7, show_default=True, type=float,
+              help="rows the deciders (and --train-router's router) are fitted on")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--profile", type=click.Path(exists=True, dir_okay=False),
               help="a routing profile scoring the chain models: its curve is shown beside the cascades'")
 @click.option("--train-router", is_flag=True,
-              help="train a cluster router on the same training rows and chain models; its curve is shown beside")
+              help="train a cluster router on the same training rows and chain models; its curve is shown "
+                   "beside the cascades'")
 @click.option("--embedder", help="the embedder for --profile (default: the profile's) or --train-router (default: "
               "minilm-l3:fp32)")
 @click.option("--bootstrap", default=1000, show_default=True, type=int, help="resamples for the intervals (0: none)")
