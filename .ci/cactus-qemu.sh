@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs tests/integration (CactusEmbedder against the REAL aarch64 libcactus from the cactus-compute
-# wheel) on an x86_64 machine under qemu-user. Installs what it needs with apt-get and pip, caches
+# Runs tests/integration (CactusEmbedder, and CactusGenerator's cactus_complete on a tiny generating
+# bundle, against the REAL aarch64 libcactus from the cactus-compute wheel) on an x86_64 machine
+# under qemu-user. Installs what it needs with apt-get and pip, caches
 # downloads under build/qemu-cache/ (git-ignored via build/), exits non-zero on any failure.
 # On an aarch64 machine use .github/workflows/arm.yml's native steps instead.
 set -euo pipefail
@@ -79,5 +80,9 @@ python3 tests/integration/stage_aarch64.py "$STAGE" --cc aarch64-linux-gnu-gcc \
 say "running tests/integration under qemu-aarch64"
 qpy -c 'import platform, sys; print("python", sys.version.split()[0], platform.machine())'
 unset CACTUS_LIB_PATH
-qpy -m pytest -p no:cacheprovider -q -ra tests/integration
+qpy -m pytest -p no:cacheprovider -v -ra tests/integration | tee "$CACHE/pytest.log"
+# The generator's tests must be among those that passed (a rename or a lost fixture would
+# otherwise leave only the embedder's).
+grep -q "test_cactus_generate_qemu.py::.* PASSED" "$CACHE/pytest.log" || {
+  echo "cactus-qemu.sh: the libcactus generator tests did not run" >&2; exit 1; }
 say "done"

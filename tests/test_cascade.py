@@ -42,6 +42,11 @@ def _rows(n: int = 200, seed: int = 0) -> list:
     ({"scores": {}, "costs": {}, "verification": {}}, "missing field 'prompt'"),
     ({"prompt": "p", "scores": {"a": 1.5}, "costs": {}, "verification": {}}, "'scores', model 'a': 1.5 is outside"),
     ({"prompt": "p", "scores": {}, "costs": {"a": -1}, "verification": {}}, "'costs', model 'a': -1 is negative"),
+    ({"prompt": "p", "scores": {}, "costs": {}, "verification": {"a": 1.2}},
+     "'verification', model 'a': 1.2 is outside"),
+    ({"prompt": "p", "scores": {"a": "1"}, "costs": {}, "verification": {}},
+     "'scores', model 'a': '1' is not a finite"),
+    ({"prompt": "p", "scores": {}, "verification": {}}, "missing field 'costs'"),
     ({"prompt": "p", "scores": {}, "costs": {}, "verification": {}, "extra": 1}, "unknown field"),
     ({"prompt": "p", "scores": {}, "costs": {}, "verification": {}, "samples": {"a": []}}, "'samples'"),
 ])
@@ -59,6 +64,10 @@ def test_chain_gaps_are_named(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_text('{"prompt": "p"\n')
     with pytest.raises(CascadeTableError, match="t.jsonl:1: not valid JSON"):
+        read_verification_table(p)
+    good = json.dumps({"prompt": "p", "scores": {"s": 1}, "costs": {"s": 1}, "verification": {"s": 1}})
+    p.write_text(good + "\n" + good.replace('"scores": {"s": 1}', '"scores": {"s": -0.5}') + "\n")
+    with pytest.raises(CascadeTableError, match=r"t.jsonl:2: field 'scores', model 's': -0.5 is outside \[0, 1\]$"):
         read_verification_table(p)
 
 

@@ -4,8 +4,10 @@ Every curve is (normalised honest cost, mean quality) over the cost weights ``LA
 divided by the mean cost of calling the chain's last model directly. The area is the project's
 deferral-curve area (``metrics.area``) of the curve's points together with the single models'
 points (any method can be mixed with calling one model directly, and a one-point curve would
-otherwise be credited with its quality over the whole cost range); intervals are percentile bootstrap intervals over
-resamples of the test rows (``metrics.resample_counts``), the same resamples for every curve.
+otherwise be credited with its quality over the whole cost range); intervals are the evaluation's
+95% percentile bootstrap intervals (``evaluation.bootstrap.interval``) over resamples of the test
+rows (``metrics.resample_counts``), the same resamples for every curve, so a curve's area minus
+the router's is a paired difference.
 
 IBC (AutoMix's incremental benefit per cost) of a point is ``(q - q_first) / (c - c_first)``
 against always using the chain's first model; the lift is its gain over the straight line from
@@ -20,13 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation.bootstrap import interval
 from ..metrics import CurvePoint, area, pareto, resample_counts
 from .deciders import LAMBDAS, ChainArrays
 from .model import train_cascade
 from .table import VerificationRow
-
-#: Bootstrap interval level.
-LEVEL = 0.95
 
 
 def _decider_outcomes(arr: ChainArrays, decider: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -63,11 +63,6 @@ def ibc_lift(points: Sequence[CurvePoint], first: CurvePoint, last: CurvePoint) 
     lifts = [((p.quality - first.quality) / (p.cost - first.cost) - line) / line
              for p in points if first.cost < p.cost <= last.cost]
     return float(np.mean(lifts)) if lifts else None
-
-
-def _interval(x: np.ndarray) -> list[float]:
-    lo, hi = np.percentile(x, [50 * (1 - LEVEL), 50 * (1 + LEVEL)])
-    return [float(lo), float(hi)]
 
 
 def _bootstrap(curves: dict[str, tuple[np.ndarray, np.ndarray]], top_costs: np.ndarray, resamples: int, seed: int
@@ -117,10 +112,10 @@ def evaluate_cascades(train: Sequence[VerificationRow], test: Sequence[Verificat
                                  "ibc_lift": ibc_lift(pareto(pts), singles[0], singles[-1]),
                                  "points": [[p.cost, p.quality] for p in pareto(pts)]}
         if name in boot:
-            entry["area_ci"] = _interval(boot[name])
+            entry["area_ci"] = interval(boot[name])
             if "router" in boot and name != "router":
                 diff = boot[name] - boot["router"]
-                entry["minus_router"] = {"area": areas[name] - areas["router"], "ci": _interval(diff),
+                entry["minus_router"] = {"area": areas[name] - areas["router"], "ci": interval(diff),
                                          "share_ahead": float((diff > 0).mean())}
         summary["curves"][name] = entry
     return summary
@@ -140,7 +135,9 @@ def markdown(summary: dict[str, Any]) -> str:
     singles = ", ".join(f"{m} {v['quality']:.3f} at cost {v['cost']:.3f}" for m, v in summary["single"].items())
     lines.append("")
     lines.append(f"Single models (quality at normalised cost): {singles}.")
+    if "router" in summary:
+        lines.append(f"Router: {summary['router']}.")
     return "\n".join(lines)
 
 
-__all__ = ["LEVEL", "evaluate_cascades", "ibc_lift", "markdown", "oracle_choice"]
+__all__ = ["evaluate_cascades", "ibc_lift", "markdown", "oracle_choice"]

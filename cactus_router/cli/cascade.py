@@ -65,29 +65,48 @@ def train_cmd(table: str, out: str, chain: str | None, method: str, cost_weight:
                + (f", {c.training['bins']} bins" if "bins" in c.training else "") + ")")
 
 
-def _router_choices(profile: str, embedder: str | None, test: list[Any], chain: list[str]) -> list[np.ndarray]:
-    """The router's pick among the chain for each test prompt, at 21 cost_bias settings from 0 to 1."""
-    from ..routing import Router
+def _router_choices(profile: str | None, train_router: bool, embedder: str | None, train: list[Any],
+                    test: list[Any], chain: list[str], seed: int) -> tuple[list[np.ndarray], str] | None:
+    """The router's picks among the chain on the test rows at every lambda, and where the router came from."""
+    if profile and train_router:
+        raise click.UsageError("pass --profile or --train-router, not both")
+    if not (profile or train_router):
+        return None
+    from ..cascade.versus import router_choices
+    from ..cascade.versus import train_router as fit_router
+    from ..embedders import DEFAULT_EMBEDDER, embedder_for_profile, get_embedder
+    from ..profile import Profile
 
-    router = Router.load(profile, embedder=embedder) if embedder else Router.load(profile)
-    prompts = [r.prompt for r in test]
-    index = {m: j for j, m in enumerate(chain)}
-    return [np.array([index[m] for m in router.route_many(prompts, cost_bias=float(cb), allow=chain).models])
-            for cb in np.linspace(0.0, 1.0, 21)]
+    if train_router:
+        emb = get_embedder(embedder or DEFAULT_EMBEDDER)
+        prof = fit_router(train, chain, embedder=emb, seed=seed)
+        source = (f"cluster router trained on the {len(train)} training rows (embedder {emb.name}, K {prof.k}, "
+                  f"smoothing {prof.training['smoothing']:g}, temperature {prof.routing.temperature:g})")
+    else:
+        assert profile is not None
+        prof = Profile.load(profile)
+        emb = get_embedder(embedder) if embedder else embedder_for_profile(prof.embedder)
+        source = f"profile {profile}"
+    return router_choices(prof, emb, [r.prompt for r in test], chain), source
 
 
 @cascade.command("eval")
 @click.argument("table", type=click.Path(exists=True, dir_okay=False))
 @click.option("--chain", help="comma-separated models, cheapest first (default: the table's, by mean cost)")
-@click.option("--train-share", default=0.7, show_default=True, type=float, help="rows the deciders are fitted on")
+@click.option("--train-share", default=0.7, show_default=True, type=float,
+              help="rows the deciders (and --train-router's router) are fitted on")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--profile", type=click.Path(exists=True, dir_okay=False),
               help="a routing profile scoring the chain models: its curve is shown beside the cascades'")
-@click.option("--embedder", help="the embedder for --profile (default: the profile's)")
+@click.option("--train-router", is_flag=True,
+              help="train a cluster router on the same training rows and chain models; its curve is shown "
+                   "beside the cascades'")
+@click.option("--embedder", help="the embedder for --profile (default: the profile's) or --train-router (default: "
+              "minilm-l3:fp32)")
 @click.option("--bootstrap", default=1000, show_default=True, type=int, help="resamples for the intervals (0: none)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def eval_cmd(table: str, chain: str | None, train_share: float, seed: int, profile: str | None,
-             embedder: str | None, bootstrap: int, as_json: bool) -> None:
+             train_router: bool, embedder: str | None, bootstrap: int, as_json: bool) -> None:
     """Fit every decider on a split of TABLE and report curves, areas and IBC lift on the other rows."""
     from ..cascade.evaluate import evaluate_cascades, markdown
     from ..cascade.table import read_verification_table
@@ -97,8 +116,11 @@ def eval_cmd(table: str, chain: str | None, train_share: float, seed: int, profi
     rows = read_verification_table(table)
     models = _chain(rows, chain)
     train, test = split_rows(rows, train_share, seed)
-    choices = _router_choices(profile, embedder, test, models) if profile else None
-    summary = evaluate_cascades(train, test, models, router_choices=choices, bootstrap=bootstrap, seed=seed)
+    router = _router_choices(profile, train_router, embedder, train, test, models, seed)
+    summary = evaluate_cascades(train, test, models, router_choices=router[0] if router else None,
+                                bootstrap=bootstrap, seed=seed)
+    if router:
+        summary["router"] = router[1]
     click.echo(json.dumps(summary, indent=1) if as_json else markdown(summary))
 
 
