@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 
 #: The C core's ABI version this Python code was written against. It is the one number kept on this
 #: side on purpose: a stale build is caught by comparing it with what the module was compiled from.
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build can trip this
     raise ImportError(
@@ -39,13 +39,19 @@ STATUS_ZERO_VECTOR: int = lib.CR_ERR_ZERO_VECTOR
 VALUE_STATUSES = frozenset({STATUS_NONFINITE, STATUS_ZERO_VECTOR})
 
 #: NumPy view of cr_result, so a batch's results land in one array.
-RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
+RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4"),
+                         ("best_error", "<f8"), ("cheapest_error", "<f8")])
 if RESULT_DTYPE.itemsize != ffi.sizeof("cr_result"):  # pragma: no cover - an exotic ABI
     raise ImportError("cr_result's layout does not match RESULT_DTYPE; please report this platform")
 
 #: One route's outputs: cluster, similarity, margin, and the eligible models best first with
 #: their scores and expected errors.
 Routed = tuple[int, float, float, list[int], list[float], list[float]]
+
+#: What routing one decision needs (``Index.choose``): cluster, similarity, margin, the eligible
+#: models best first with their scores, the first one's expected error, and the derived tier
+#: rule's inputs (``cr_result.best_error`` and ``cheapest_error``).
+Chosen = tuple[int, float, float, list[int], list[float], float, float, float]
 
 
 def check(status: int, what: str, row: int | None = None) -> None:
@@ -60,6 +66,8 @@ def check(status: int, what: str, row: int | None = None) -> None:
 
 #: The float32 dtype: ``is`` against it is the cheapest first check of a vector on every route.
 _F32 = np.dtype(np.float32)
+#: cffi's type of a float buffer, looked up once rather than parsed on every call.
+_FLOATS = ffi.typeof("float[]")
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -108,26 +116,42 @@ class Index:
             self._scratch.bufs = bufs
         return bufs
 
-    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0, *,
-              ranked: bool = True) -> Routed:
+    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0) -> Routed:
         """Route one float32 embedding of length d; every output of the call is returned, so no
-        later call depends on this one (the per-thread buffers are scratch, read before returning).
-        ``ranked=False`` skips copying out the ranking (its three lists come back empty), for a
-        caller that already holds it: under hard assignment it depends only on the cluster."""
+        later call depends on this one (the per-thread buffers are scratch, read before returning)."""
         if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
             _vectors(embedding, 1)
         params, res, ranking, scores, errors, work = self._buffers()
         params.lam = lam
         params.temperature = temperature
-        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), embedding.shape[0], eligible,
+        status = lib.cr_route(self._handle, ffi.from_buffer(_FLOATS, embedding), embedding.shape[0], eligible,
+                              params, res, ranking, scores, errors, work)
+        if status:
+            check(status, "routing an embedding")
+        n = res.n_ranked
+        return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
+                ffi.unpack(errors, n))
+
+    def choose(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0, *,
+               ranked: bool = True) -> Chosen:
+        """``route`` for one decision: the ranking's indices and scores, but of the expected errors
+        only the first, and the derived tier rule's inputs. ``ranked=False`` leaves the ranking's
+        two lists empty (and the rest as computed), for a caller that holds the ranking already:
+        under hard assignment it depends only on the cluster."""
+        if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
+            _vectors(embedding, 1)
+        params, res, ranking, scores, errors, work = self._buffers()
+        params.lam = lam
+        params.temperature = temperature
+        status = lib.cr_route(self._handle, ffi.from_buffer(_FLOATS, embedding), embedding.shape[0], eligible,
                               params, res, ranking, scores, errors, work)
         if status:
             check(status, "routing an embedding")
         if not ranked:
-            return res.cluster, res.similarity, res.margin, [], [], []
+            return res.cluster, res.similarity, res.margin, [], [], errors[0], res.best_error, res.cheapest_error
         n = res.n_ranked
-        return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
-                ffi.unpack(errors, n))
+        return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n), errors[0],
+                res.best_error, res.cheapest_error)
 
     def similarities(self, embedding: np.ndarray, temperature: float = 0.0) -> np.ndarray:
         """Per-cluster cosine similarities (temperature 0) or soft-assignment weights (> 0)."""

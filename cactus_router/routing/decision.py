@@ -138,6 +138,13 @@ def new_decision(model: str, cluster: int, similarity: float, margin: float, exp
     return d
 
 
+def set_draft_tier(d: Decision, tier: str, probability: float | None) -> None:
+    """Set the tier of a decision still being built, in place: only for the pipeline's draft
+    (``PolicyContext.draft``), which nothing outside the pipeline has seen yet."""
+    _TIER(d, tier)
+    _TIER_PROBABILITY(d, probability)
+
+
 def with_tier(d: Decision, tier: str, probability: float | None) -> Decision:
     """A copy of ``d`` with its tier set, built the fast way (the tier policy runs on every route)."""
     out: Decision = _NEW(Decision)

@@ -130,7 +130,7 @@ class Router:
             NoEligibleModelError: no model meets require/allow/max_size_mb.
             ArgumentError: a knob is invalid (e.g. cost_bias outside [0, 1]).
         """
-        req = _request(request, dict(knobs))
+        req = _UNCONSTRAINED if request is None and not knobs else _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
         try:
             return self._pipeline.decide(vec, req, embed_ms, prompt)
@@ -140,7 +140,7 @@ class Router:
     def route_embedding(self, embedding: Any, request: RouteRequest | None = None, /,
                         **knobs: Unpack[Knobs]) -> Decision:
         """Pick a model for a precomputed embedding of length ``profile.dim`` (normalised in C)."""
-        req = _request(request, dict(knobs))
+        req = _UNCONSTRAINED if request is None and not knobs else _request(request, dict(knobs))
         vec = given_embeddings(embedding, self.profile.dim, many=False, what="embedding")
         try:
             return self._pipeline.decide(vec, req)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ...profile import Profile
     from ..batch import Columns
     from ..request import RouteRequest
-    from ..scorer import Eligibility, Scorer
+    from ..scorer import DerivedInputs, Eligibility, Scorer
 
 
 class PolicyContext:
@@ -32,12 +32,19 @@ class PolicyContext:
         prompts: their texts, or None when only embeddings were given (``route_embedding*``):
             the rules that read text (length, keyword, math, code) then leave decisions as they are.
         row: the row a row-by-row ``apply`` is looking at (0 for ``route``).
+        derived: for ``route``, the cluster rule's ranking with the derived tier rule's inputs as
+            C computed them (``scorer.DerivedInputs``); the tier policy uses them while the
+            decision's ranking is that one. None otherwise.
+        draft: for ``route``, the decision the pipeline built, while only built-in policies that
+            keep no reference to it have seen it (``Pipeline.decide``): the tier policy sets its
+            tier in place instead of copying 15 fields. None otherwise.
     """
 
-    __slots__ = ("profile", "scorer", "eligibility", "lam", "vectors", "prompts", "row")
+    __slots__ = ("profile", "scorer", "eligibility", "lam", "vectors", "prompts", "row", "derived", "draft")
 
     def __init__(self, profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float,
-                 vectors: np.ndarray | None = None, prompts: Sequence[str] | None = None) -> None:
+                 vectors: np.ndarray | None = None, prompts: Sequence[str] | None = None,
+                 derived: DerivedInputs | None = None) -> None:
         self.profile = profile
         self.scorer = scorer
         self.eligibility = eligibility
@@ -45,6 +52,8 @@ class PolicyContext:
         self.vectors = vectors
         self.prompts = prompts
         self.row = 0
+        self.derived = derived
+        self.draft: Decision | None = None
 
     @property
     def prompt(self) -> str | None:
