@@ -289,7 +289,8 @@ def test_the_policy_command_sets_rules_from_a_file(tmp_path, hash_profile):
 
 
 def _python_rule_inputs(pipeline, ranking, eligibility, lam):
-    """The derived rule's two inputs recomputed in Python from a ranking, as the tier policy does for a ranking C did not score."""
+    """The derived rule's two inputs recomputed in Python from a ranking (as the tier policy does
+    for a ranking C did not score)."""
     costs = pipeline.scorer.cost_of
     eligible = [costs[j] for j in eligibility.indices]
     lo, span = min(eligible), max(eligible) - min(eligible)
@@ -299,7 +300,8 @@ def _python_rule_inputs(pipeline, ranking, eligibility, lam):
 
 
 def test_the_c_core_computes_the_derived_rule_inputs_exactly_as_python_does():
-    """C's best and cheapest expected errors equal the Python recomputation bit for bit, and give route the batch path's tiers."""
+    """C's best and cheapest expected errors equal the Python recomputation bit for bit, and
+    route_embedding gets the tiers that the batch path computes in NumPy."""
     from cactus_router.embedders import CallableEmbedder
     from cactus_router.routing.request import RouteRequest
 
@@ -323,7 +325,7 @@ def test_the_c_core_computes_the_derived_rule_inputs_exactly_as_python_does():
 
 
 def test_the_tier_is_set_in_place_only_on_a_decision_no_other_policy_kept(hash_profile, hash_embedder):
-    """A policy of the caller's that keeps the decision it saw still sees it without a tier after the tier policy ran."""
+    """A caller's policy that keeps the decision it saw still sees it without a tier after the tier policy ran."""
 
     class Keeper:
         name = "keeper"

@@ -129,14 +129,15 @@ class Scorer:
         """The cluster rule on one float32 embedding laid out for C: the cluster, similarity,
         margin, the ranking, the first model's index, expected error and score, and the derived
         tier rule's inputs for that ranking."""
+        count = len(eligibility.indices)
         if self.temperature != 0.0:
-            return self._chosen(self.index.choose(vec, eligibility.buffer, lam, self.temperature))
-        cluster, sim, margin, _, _, _, _, _ = self.index.choose(vec, eligibility.buffer, lam, 0.0, ranked=False)
+            return self._chosen(self.index.choose(vec, eligibility.buffer, count, lam, self.temperature))
+        cluster, sim, margin, _, _, _, _, _ = self.index.choose(vec, eligibility.buffer, count, lam, 0.0, ranked=False)
         key = (eligibility.key, lam, cluster)
         hit = self._ranking_cache.get(key)
         if hit is not None:
             return cluster, sim, margin, *hit
-        chosen = self._chosen(self.index.choose(vec, eligibility.buffer, lam, 0.0))
+        chosen = self._chosen(self.index.choose(vec, eligibility.buffer, count, lam, 0.0))
         with self._lock:
             if len(self._ranking_cache) >= self._ranking_limit:
                 self._ranking_cache.clear()
@@ -145,7 +146,7 @@ class Scorer:
 
     def _chosen(self, routed: _native.Chosen) -> Chosen:
         cluster, sim, margin, order, scores, error, best_error, cheapest_error = routed
-        ranking = Ranking(self.ids, order, scores)
+        ranking = Ranking.indexed_by(self.ids, order, scores)
         return (cluster, sim, margin, ranking, order[0], error, scores[0],
                 (ranking, best_error, cheapest_error))
 

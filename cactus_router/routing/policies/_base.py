@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ..scorer import DerivedInputs, Eligibility, Scorer
 
 
+_NEW = object.__new__
+
+
 class PolicyContext:
     """What a policy may consult besides the decision and the request (read-only by convention;
     a plain slotted class because one is made per routed prompt).
@@ -54,6 +57,24 @@ class PolicyContext:
         self.row = 0
         self.derived = derived
         self.draft: Decision | None = None
+
+    @staticmethod
+    def one(profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float, vector: np.ndarray,
+            prompts: tuple[str] | None, derived: DerivedInputs, draft: Decision) -> PolicyContext:
+        """The context of one ``route``: ``vector`` is its 1-d embedding (``vectors`` its row
+        view), ``draft`` the decision the pipeline built. Made without ``__init__``, which costs
+        more than its slots on a path run for every prompt."""
+        c: PolicyContext = _NEW(PolicyContext)
+        c.profile = profile
+        c.scorer = scorer
+        c.eligibility = eligibility
+        c.lam = lam
+        c.vectors = vector[None, :]
+        c.prompts = prompts
+        c.row = 0
+        c.derived = derived
+        c.draft = draft
+        return c
 
     @property
     def prompt(self) -> str | None:
