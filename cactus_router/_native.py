@@ -148,13 +148,11 @@ class Index:
         return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
                 ffi.unpack(errors, n))
 
-    def choose(self, embedding: np.ndarray, eligible: Any, count: int, lam: float, temperature: float = 0.0, *,
-               ranked: bool = True) -> Chosen:
+    def choose(self, embedding: np.ndarray, eligible: Any, count: int, lam: float, temperature: float = 0.0
+               ) -> Chosen:
         """``route`` for one decision: the ranking's indices and scores, but of the expected errors
         only the first, and the derived tier rule's inputs; read back in one unpack of the scratch
-        bytes. ``count`` is how many models ``eligible`` leaves (checked against C's count).
-        ``ranked=False`` leaves the ranking's two sequences empty, for a caller that holds the
-        ranking already: under hard assignment it depends only on the cluster."""
+        bytes. ``count`` is how many models ``eligible`` leaves (checked against C's count)."""
         if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
             _vectors(embedding, 1)
         params, res, ranking, scores, errors, work, raw, at = self._buffers()
@@ -167,8 +165,6 @@ class Index:
         out = (self._layouts.get(count) or self._layout(count)).unpack_from(raw, at)
         if out[3] != count:  # pragma: no cover - only a C core breaking its contract can trip this
             raise CoreError(f"routing an embedding: the C core ranked {out[3]} models, expected {count}")
-        if not ranked:
-            return out[0], out[1], out[2], (), (), out[-1], out[4], out[5]
         return out[0], out[1], out[2], out[6:6 + count], out[6 + count:6 + 2 * count], out[-1], out[4], out[5]
 
     def similarities(self, embedding: np.ndarray, temperature: float = 0.0) -> np.ndarray:

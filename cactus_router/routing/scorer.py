@@ -30,7 +30,7 @@ Chosen = tuple[int, float, float, Ranking, int, float, float, DerivedInputs]
 ELIGIBILITY_CACHE_BYTES = 4 * 1024 * 1024
 ELIGIBILITY_CACHE_SIZE = 256
 #: Under hard assignment a ranking depends only on (eligibility, lambda, cluster), so the scorer
-#: keeps the rankings it has copied out of C and skips the copy on a repeat: at most this
+#: keeps the rankings it has built and reuses one on a repeat: at most this
 #: many bytes in all (about 80 bytes per model per entry), cleared when full. Measured in
 #: benchmarks/test_bench_core.py (K x D rows, hard assignment) and by benchmarks/latency_gate.py.
 RANKING_CACHE_BYTES = 4 * 1024 * 1024
@@ -129,15 +129,15 @@ class Scorer:
         """The cluster rule on one float32 embedding laid out for C: the cluster, similarity,
         margin, the ranking, the first model's index, expected error and score, and the derived
         tier rule's inputs for that ranking."""
-        count = len(eligibility.indices)
+        routed = self.index.choose(vec, eligibility.buffer, len(eligibility.indices), lam, self.temperature)
         if self.temperature != 0.0:
-            return self._chosen(self.index.choose(vec, eligibility.buffer, count, lam, self.temperature))
-        cluster, sim, margin, _, _, _, _, _ = self.index.choose(vec, eligibility.buffer, count, lam, 0.0, ranked=False)
+            return self._chosen(routed)
+        cluster, sim, margin = routed[0], routed[1], routed[2]
         key = (eligibility.key, lam, cluster)
         hit = self._ranking_cache.get(key)
         if hit is not None:
             return cluster, sim, margin, *hit
-        chosen = self._chosen(self.index.choose(vec, eligibility.buffer, count, lam, 0.0))
+        chosen = self._chosen(routed)
         with self._lock:
             if len(self._ranking_cache) >= self._ranking_limit:
                 self._ranking_cache.clear()
