@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import sys
 import threading
 from typing import Any
 
@@ -19,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 
 #: The C core's ABI version this Python code was written against. It is the one number kept on this
 #: side on purpose: a stale build is caught by comparing it with what the module was compiled from.
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build can trip this
     raise ImportError(
@@ -39,13 +41,23 @@ STATUS_ZERO_VECTOR: int = lib.CR_ERR_ZERO_VECTOR
 VALUE_STATUSES = frozenset({STATUS_NONFINITE, STATUS_ZERO_VECTOR})
 
 #: NumPy view of cr_result, so a batch's results land in one array.
-RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4")])
-if RESULT_DTYPE.itemsize != ffi.sizeof("cr_result"):  # pragma: no cover - an exotic ABI
+RESULT_DTYPE = np.dtype([("cluster", "<i4"), ("similarity", "<f4"), ("margin", "<f4"), ("n_ranked", "<i4"),
+                         ("best_error", "<f8"), ("cheapest_error", "<f8")])
+#: cr_result as a struct format (standard sizes, no padding), for reading it from bytes.
+_RESULT_FORMAT = "=iffidd"
+if (RESULT_DTYPE.itemsize != ffi.sizeof("cr_result") or struct.calcsize(_RESULT_FORMAT) != ffi.sizeof("cr_result")
+        or [ffi.offsetof("cr_result", f) for f in RESULT_DTYPE.names or ()] != [0, 4, 8, 12, 16, 24]
+        or sys.byteorder != "little"):  # pragma: no cover - an exotic ABI
     raise ImportError("cr_result's layout does not match RESULT_DTYPE; please report this platform")
 
 #: One route's outputs: cluster, similarity, margin, and the eligible models best first with
 #: their scores and expected errors.
 Routed = tuple[int, float, float, list[int], list[float], list[float]]
+
+#: What routing one decision needs (``Index.choose``): cluster, similarity, margin, the eligible
+#: models best first with their scores, the first one's expected error, and the derived tier
+#: rule's inputs (``cr_result.best_error`` and ``cheapest_error``).
+Chosen = tuple[int, float, float, tuple[int, ...], tuple[float, ...], float, float, float]
 
 
 def check(status: int, what: str, row: int | None = None) -> None:
@@ -60,6 +72,8 @@ def check(status: int, what: str, row: int | None = None) -> None:
 
 #: The float32 dtype: ``is`` against it is the cheapest first check of a vector on every route.
 _F32 = np.dtype(np.float32)
+#: cffi's type of a float buffer, looked up once rather than parsed on every call.
+_FLOATS = ffi.typeof("float[]")
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -78,7 +92,7 @@ def _vectors(a: np.ndarray, ndim: int) -> None:
 class Index:
     """A C routing index: owns the cr_index handle, freed when this object is collected."""
 
-    __slots__ = ("k", "d", "m", "_handle", "_scratch")
+    __slots__ = ("k", "d", "m", "_handle", "_scratch", "_layouts")
 
     def __init__(self, centroids: np.ndarray, error_rates_km: np.ndarray, costs: np.ndarray) -> None:
         c = _f32(centroids)
@@ -99,35 +113,59 @@ class Index:
         # Output buffers for single routes, one set per thread: allocating five cffi buffers per
         # call costs more than the scoring itself.
         self._scratch = threading.local()
+        # Per number of ranked models n, the struct layout of a route's outputs in the scratch
+        # bytes (``_Scratch``), read back in one unpack.
+        self._layouts: dict[int, struct.Struct] = {}
 
-    def _buffers(self) -> tuple[Any, Any, Any, Any, Any, Any]:
-        bufs: tuple[Any, Any, Any, Any, Any, Any] | None = getattr(self._scratch, "bufs", None)
-        if bufs is None:
-            bufs = (ffi.new("cr_params *"), ffi.new("cr_result *"), ffi.new("int32_t[]", self.m),
-                    ffi.new("float[]", self.m), ffi.new("float[]", self.m), ffi.new("float[]", self.k))
+    def _buffers(self) -> _Scratch:
+        try:
+            bufs: _Scratch = self._scratch.bufs
+        except AttributeError:  # this thread's first route
+            bufs, self._scratch.exported = _scratch(self.m, self.k)
             self._scratch.bufs = bufs
         return bufs
 
-    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0, *,
-              ranked: bool = True) -> Routed:
+    def _layout(self, n: int) -> struct.Struct:
+        layout = self._layouts.get(n)
+        if layout is None:
+            gap = 4 * (self.m - n)
+            layout = self._layouts[n] = struct.Struct(f"{_RESULT_FORMAT}{n}i{gap}x{n}f{gap}xf")
+        return layout
+
+    def route(self, embedding: np.ndarray, eligible: Any, lam: float, temperature: float = 0.0) -> Routed:
         """Route one float32 embedding of length d; every output of the call is returned, so no
-        later call depends on this one (the per-thread buffers are scratch, read before returning).
-        ``ranked=False`` skips copying out the ranking (its three lists come back empty), for a
-        caller that already holds it: under hard assignment it depends only on the cluster."""
+        later call depends on this one (the per-thread buffers are scratch, read before returning)."""
         if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
             _vectors(embedding, 1)
-        params, res, ranking, scores, errors, work = self._buffers()
+        params, res, ranking, scores, errors, work, _, _ = self._buffers()
         params.lam = lam
         params.temperature = temperature
-        status = lib.cr_route(self._handle, ffi.from_buffer("float[]", embedding), embedding.shape[0], eligible,
+        status = lib.cr_route(self._handle, ffi.from_buffer(_FLOATS, embedding), embedding.shape[0], eligible,
                               params, res, ranking, scores, errors, work)
         if status:
             check(status, "routing an embedding")
-        if not ranked:
-            return res.cluster, res.similarity, res.margin, [], [], []
         n = res.n_ranked
         return (res.cluster, res.similarity, res.margin, ffi.unpack(ranking, n), ffi.unpack(scores, n),
                 ffi.unpack(errors, n))
+
+    def choose(self, embedding: np.ndarray, eligible: Any, count: int, lam: float, temperature: float = 0.0
+               ) -> Chosen:
+        """``route`` for one decision: the ranking's indices and scores, but of the expected errors
+        only the first, and the derived tier rule's inputs; read back in one unpack of the scratch
+        bytes. ``count`` is how many models ``eligible`` leaves (checked against C's count)."""
+        if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
+            _vectors(embedding, 1)
+        params, res, ranking, scores, errors, work, raw, at = self._buffers()
+        params.lam = lam
+        params.temperature = temperature
+        status = lib.cr_route(self._handle, ffi.from_buffer(_FLOATS, embedding), embedding.shape[0], eligible,
+                              params, res, ranking, scores, errors, work)
+        if status:
+            check(status, "routing an embedding")
+        out = (self._layouts.get(count) or self._layout(count)).unpack_from(raw, at)
+        if out[3] != count:  # pragma: no cover - only a C core breaking its contract can trip this
+            raise CoreError(f"routing an embedding: the C core ranked {out[3]} models, expected {count}")
+        return out[0], out[1], out[2], out[6:6 + count], out[6 + count:6 + 2 * count], out[-1], out[4], out[5]
 
     def similarities(self, embedding: np.ndarray, temperature: float = 0.0) -> np.ndarray:
         """Per-cluster cosine similarities (temperature 0) or soft-assignment weights (> 0)."""
@@ -160,6 +198,26 @@ class Index:
         )
         check(status, f"routing embedding {failed[0]} of the batch", failed[0] if failed[0] >= 0 else None)
         return results, rankings, scores, errors
+
+
+#: A single route's scratch: params, result, ranking, scores, errors and the similarities'
+#: buffer (cffi pointers), with the bytes that hold the result and the three arrays and the
+#: offset of the result in them: ``cr_result``, then M int32 ranking slots, M float scores and M
+#: float errors, so ``Index.choose`` reads them back with one ``struct`` unpack.
+_Scratch = tuple[Any, Any, Any, Any, Any, Any, bytearray, int]
+
+
+def _scratch(m: int, k: int) -> tuple[_Scratch, Any]:
+    """A thread's scratch, and the cffi view that keeps its bytes exported (so never resized)."""
+    size = ffi.sizeof("cr_result")
+    raw = bytearray(size + 12 * m + 8)
+    base = ffi.from_buffer("char[]", raw)
+    at = -int(ffi.cast("uintptr_t", base)) % 8  # the result holds doubles: align it
+    res = ffi.cast("cr_result *", base + at)
+    ranking = ffi.cast("int32_t *", base + at + size)
+    scores = ffi.cast("float *", base + at + size + 4 * m)
+    errors = ffi.cast("float *", base + at + size + 8 * m)
+    return (ffi.new("cr_params *"), res, ranking, scores, errors, ffi.new("float[]", k), raw, at), base
 
 
 def mask_buffer(mask: np.ndarray | None) -> Any:

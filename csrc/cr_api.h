@@ -20,7 +20,7 @@ enum cr_status {
     CR_ERR_ZERO_VECTOR = 7   /* an embedding or centroid has zero norm */
 };
 
-enum { CR_ABI_VERSION = 3 };
+enum { CR_ABI_VERSION = 4 };
 
 /* Upper bounds checked by cr_index_new, so sizes never overflow. */
 enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
@@ -48,6 +48,10 @@ typedef struct {
     float similarity;     /* its cosine similarity to the embedding */
     float margin;         /* similarity minus the second-best similarity (2.0 when K = 1) */
     int32_t n_ranked;     /* number of eligible models written to ranking/scores */
+    /* The inputs of the derived tier rule (docs/tiers.md), each model's expected error recomputed
+     * from its float score as score - lambda * normalised_cost: */
+    double best_error;     /* the lowest over the ranked models */
+    double cheapest_error; /* the lowest over the ranked models of the lowest eligible cost */
 } cr_result;
 
 const char *cr_strerror(int status);

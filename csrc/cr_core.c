@@ -57,9 +57,35 @@ CR_HOT static double sumsq_checked(const float *x, size_t n, int *finite)
     return s;
 }
 
-/* 32 independent float accumulators: the compiler vectorises them without -ffast-math, and
- * enough of them are in flight to hide the latency of each vector add. Indices are size_t:
- * with int32_t ones, -fwrapv (which Python's build flags add) blocks vectorisation. */
+/* 32 independent float accumulators, enough in flight to hide the latency of each vector add.
+ * Indices are size_t: with int32_t ones, -fwrapv (which Python's build flags add) blocks
+ * vectorisation. acc[l] sums a[i + l] * b[i + l] over the 32-float blocks, the halves are then
+ * added pairwise (acc[l] += acc[l + w] for w = 16, 8, 4, 2, 1), then the tail: every compiler
+ * and every copy gives that same order, so the same bits. */
+#if defined(__GNUC__)
+/* GCC and clang: the 32 accumulators as four 8-float vectors (one AVX2 register each, two SSE
+ * registers in the default copy), which keep them in registers through the halving sums. */
+typedef float cr_v8f __attribute__((vector_size(32)));
+/* The same type at float alignment, for loads from any float pointer. */
+typedef float cr_v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define LOAD8(p) (*(const cr_v8u *)(const void *)(p))
+
+CR_HOT static float dot_f(const float *a, const float *b, size_t n)
+{
+    cr_v8f acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 += LOAD8(a + i) * LOAD8(b + i);
+        acc1 += LOAD8(a + i + 8) * LOAD8(b + i + 8);
+        acc2 += LOAD8(a + i + 16) * LOAD8(b + i + 16);
+        acc3 += LOAD8(a + i + 24) * LOAD8(b + i + 24);
+    }
+    cr_v8f h = (acc0 + acc2) + (acc1 + acc3); /* w = 16, then w = 8 */
+    float s = ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7])); /* w = 4, 2, 1 */
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+#else
 CR_HOT static float dot_f(const float *a, const float *b, size_t n)
 {
     float acc[32] = {0};
@@ -72,6 +98,7 @@ CR_HOT static float dot_f(const float *a, const float *b, size_t n)
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
+#endif
 
 static double dot_d(const float *a, const float *b, size_t n)
 {
@@ -204,15 +231,24 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
         for (int32_t c = 0; c < k; c++) sims[c] = (float)((double)sims[c] / wsum);
     }
 
+    /* Soft assignment: every model's rates mixed over the clusters, models in the inner loop
+     * (each model's sum still runs over the clusters in order), a chunk of models at a time. */
+    enum { CHUNK = 64 };
+    double mixed[CHUNK];
     /* Insertion sort by (score, cost, index): M is small, and it needs no scratch memory. */
     int32_t filled = 0;
     for (int32_t j = 0; j < m; j++) {
-        if (eligible && !eligible[j]) continue;
-        double err = (double)rates[j];
-        if (soft) {
-            err = 0.0;
-            for (int32_t c = 0; c < k; c++) err += (double)sims[c] * (double)ix->error_rates[(size_t)c * m + j];
+        if (soft && j % CHUNK == 0) {
+            const int32_t width = m - j < CHUNK ? m - j : CHUNK;
+            for (int32_t u = 0; u < width; u++) mixed[u] = 0.0;
+            for (int32_t c = 0; c < k; c++) {
+                const double w = (double)sims[c];
+                const float *row = ix->error_rates + (size_t)c * m + j;
+                for (int32_t u = 0; u < width; u++) mixed[u] += w * (double)row[u];
+            }
         }
+        if (eligible && !eligible[j]) continue;
+        double err = soft ? mixed[j % CHUNK] : (double)rates[j];
         double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
         float sc = (float)(err + p->lam * nc);
         int32_t q = filled;
@@ -227,10 +263,20 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
         errors[q] = (float)err;
         filled++;
     }
+    /* The derived tier rule's inputs: each expected error recomputed from its (float) score. */
+    double best_err = INFINITY, cheapest_err = INFINITY;
+    for (int32_t q = 0; q < n; q++) {
+        const double cost = ix->costs[ranking[q]];
+        const double e = (double)scores[q] - p->lam * (span > 0.0 ? (cost - cmin) / span : 0.0);
+        if (e < best_err) best_err = e;
+        if (cost == cmin && e < cheapest_err) cheapest_err = e;
+    }
     res->cluster = best;
     res->similarity = (float)s1;
     res->margin = k > 1 ? (float)(s1 - s2) : 2.0f;
     res->n_ranked = n;
+    res->best_error = best_err;
+    res->cheapest_error = cheapest_err;
     return CR_OK;
 }
 

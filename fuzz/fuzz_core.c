@@ -102,6 +102,7 @@ static void check_result(const cr_result *r, const int32_t *ranking, const float
     CHECK(r->n_ranked >= 1 && r->n_ranked <= m);
     CHECK(isfinite(r->similarity) && r->similarity >= -1.01f && r->similarity <= 1.01f);
     CHECK(isfinite(r->margin) && r->margin >= 0.0f);
+    CHECK(isfinite(r->best_error) && isfinite(r->cheapest_error) && r->best_error <= r->cheapest_error);
     uint8_t *seen = calloc((size_t)m, 1);
     CHECK(seen != NULL);
     int32_t n_eligible = 0;

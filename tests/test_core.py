@@ -180,3 +180,19 @@ def test_index_rejects_invalid_arrays(cent, rates, costs, error):
     """cr_index_new validates what it copies."""
     with pytest.raises(CoreError, match=error):
         Index(cent, rates, costs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(problems())
+def test_choose_reads_back_what_route_returns_and_the_tier_rule_inputs(problem):
+    """Index.choose (one struct unpack of the scratch bytes) gives route's outputs and the tier rule's two minima."""
+    cent, rates, costs, emb, eligible, lam, temperature = problem
+    index, mask = Index(cent, rates, costs), mask_buffer(eligible)
+    cluster, sim, margin, ranking, scores, errors = route(index, emb, mask, lam, temperature)
+    chosen = index.choose(np.ascontiguousarray(emb), mask, int(eligible.sum()), lam, temperature)
+    assert chosen[:6] == (cluster, sim, margin, tuple(ranking), tuple(scores), errors[0])
+    lo, hi = costs[eligible == 1].min(), costs[eligible == 1].max()
+    recomputed = [(s - lam * ((costs[j] - lo) / (hi - lo) if hi > lo else 0.0), costs[j])
+                  for j, s in zip(ranking, scores)]
+    assert chosen[6] == min(e for e, _ in recomputed)
+    assert chosen[7] == min(e for e, c in recomputed if c == lo)

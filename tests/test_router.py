@@ -338,3 +338,20 @@ def test_the_fast_decision_constructor_sets_every_field():
     assert [getattr(fast, f.name) for f in dataclasses.fields(Decision)] == [*args, True, (), None, None]
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.model = "other"  # type: ignore[misc]
+    assert type(fast) is Decision
+
+
+def test_the_fast_tier_copy_keeps_every_field():
+    """with_tier (the tier policy's copy) equals dataclasses.replace on a decision with no field at its default."""
+    import dataclasses
+
+    from cactus_router.routing.decision import Applied, with_tier
+
+    d = Decision("m1", 3, 0.5, 0.25, 0.125, 2.0, 0.75, (("m1", 0.75),), 0.5, 1.5, 0.01, False,
+                 (Applied("p", "why"),), "Complex", 0.5)
+    fast, slow = with_tier(d, "Ambiguous", 0.25), dataclasses.replace(d, tier="Ambiguous", tier_probability=0.25)
+    assert type(fast) is Decision and fast == slow and repr(fast) == repr(slow) and fast is not d
+    assert [getattr(fast, f.name) for f in dataclasses.fields(Decision)] == [getattr(slow, f.name)
+                                                                             for f in dataclasses.fields(Decision)]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.tier = "Standard"  # type: ignore[misc]

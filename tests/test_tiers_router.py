@@ -286,3 +286,59 @@ def test_the_policy_command_sets_rules_from_a_file(tmp_path, hash_profile):
     rules.write_text(json.dumps([{"name": "length", "thresholds": [{"at": 0, "tier": "Complex"}]}]))
     res = CliRunner().invoke(cli, ["policy", str(src), "--rules", str(rules)])
     assert res.exit_code == 1 and "$.policies[0].thresholds[0].at must be an integer" in res.output
+
+
+def _python_rule_inputs(pipeline, ranking, eligibility, lam):
+    """The derived rule's two inputs recomputed in Python from a ranking (as the tier policy does
+    for a ranking C did not score)."""
+    costs = pipeline.scorer.cost_of
+    eligible = [costs[j] for j in eligibility.indices]
+    lo, span = min(eligible), max(eligible) - min(eligible)
+    order, scores = ranking.indexed(pipeline.scorer.index_of)
+    errors = [(s - lam * ((costs[j] - lo) / span if span > 0 else 0.0), costs[j]) for j, s in zip(order, scores)]
+    return min(e for e, _ in errors), min(e for e, c in errors if c == lo)
+
+
+def test_the_c_core_computes_the_derived_rule_inputs_exactly_as_python_does():
+    """C's best and cheapest expected errors equal the Python recomputation bit for bit, and
+    route_embedding gets the tiers that the batch path computes in NumPy."""
+    from cactus_router.embedders import CallableEmbedder
+    from cactus_router.routing.request import RouteRequest
+
+    prof = Profile.load("default")
+    router = Router(prof, CallableEmbedder(lambda t: np.ones((len(t), prof.dim)), name="stub", dim=prof.dim),
+                    allow_embedder_mismatch=True)
+    probes = np.asarray(prof.embedder.probe_vectors, dtype=np.float32)
+    rng = np.random.default_rng(5)
+    vecs = np.concatenate([probes, probes + rng.normal(scale=0.02, size=probes.shape)]).astype(np.float32)
+    pipeline, seen = router.pipeline, set()
+    for bias, allow in [(0.0, None), (0.5, None), (1.0, None), (0.3, prof.model_ids[:3]), (0.8, prof.model_ids[2:])]:
+        request = RouteRequest.of(cost_bias=bias, allow=allow)
+        eligibility, lam = pipeline.scorer.eligibility(request), pipeline.knobs(request)[1]
+        for v in vecs:
+            ranking, best, cheapest = pipeline.scorer.choose(v, eligibility, lam)[7]
+            assert (best, cheapest) == _python_rule_inputs(pipeline, ranking, eligibility, lam)
+        singles = [router.route_embedding(v, request).tier for v in vecs]
+        assert singles == list(router.route_embeddings(vecs, request).tiers)
+        seen.update(singles)
+    assert len(seen) >= 2  # the comparison covered more than one tier
+
+
+def test_the_tier_is_set_in_place_only_on_a_decision_no_other_policy_kept(hash_profile, hash_embedder):
+    """A caller's policy that keeps the decision it saw still sees it without a tier after the tier policy ran."""
+
+    class Keeper:
+        name = "keeper"
+
+        def __init__(self):
+            self.seen = []
+
+        def apply(self, decision, request, context):
+            self.seen.append(decision)
+            return decision
+
+    keeper = Keeper()
+    kept = Router(hash_profile, hash_embedder, policies=[keeper, "tier"]).route("hello there")
+    plain = Router(hash_profile, hash_embedder, policies=["out-of-distribution", "tier"]).route("hello there")
+    assert keeper.seen[0].tier is None and kept.tier is not None
+    assert replace(kept, embed_ms=0.0, score_ms=0.0) == replace(plain, embed_ms=0.0, score_ms=0.0)

@@ -107,49 +107,72 @@ class Decision:
 
 
 # The routing hot path builds a Decision per prompt. A frozen dataclass's __init__ sets each field
-# through object.__setattr__ (about 1.3 us for 13 fields in CPython 3.11); setting the slots
-# through their descriptors, bound once here, takes half that. new_decision must set every field
-# of Decision: tests/test_router.py checks it against the constructor.
+# through object.__setattr__, and even its slot descriptors' __set__ are generic calls (about
+# 1 us for 15 fields in CPython 3.11). _Draft has Decision's slots in the same order and no
+# __setattr__ of its own, so its fields are plain slot stores; once they are set, the object
+# becomes a Decision (``__class__`` assignment, which CPython allows between classes of the same
+# layout) and is frozen from then on: a third of the time (benchmarks/test_bench_core.py).
+# new_decision and with_tier must set every field of Decision: tests/test_router.py checks them
+# against the constructor and ``replace``.
+class _Draft:
+    __slots__ = Decision.__slots__
+
+
 _NEW = object.__new__
-(_MODEL, _CLUSTER, _SIMILARITY, _MARGIN, _EXPECTED_ERROR, _COST, _SCORE, _RANKING, _COST_BIAS, _EMBED_MS, _SCORE_MS,
- _IN_DISTRIBUTION, _APPLIED, _TIER, _TIER_PROBABILITY) = (
-    Decision.__dict__[f].__set__ for f in Decision.__dataclass_fields__)
+_TIER = Decision.__dict__["tier"].__set__
+_TIER_PROBABILITY = Decision.__dict__["tier_probability"].__set__
 
 
 def new_decision(model: str, cluster: int, similarity: float, margin: float, expected_error: float, cost: float,
                  score: float, ranking: Ranking, cost_bias: float, embed_ms: float, score_ms: float) -> Decision:
     """``Decision(...)`` with ``in_distribution=True``, nothing applied and no tier, built the fast way."""
-    d: Decision = _NEW(Decision)
-    _MODEL(d, model)
-    _CLUSTER(d, cluster)
-    _SIMILARITY(d, similarity)
-    _MARGIN(d, margin)
-    _EXPECTED_ERROR(d, expected_error)
-    _COST(d, cost)
-    _SCORE(d, score)
-    _RANKING(d, ranking)
-    _COST_BIAS(d, cost_bias)
-    _EMBED_MS(d, embed_ms)
-    _SCORE_MS(d, score_ms)
-    _IN_DISTRIBUTION(d, True)
-    _APPLIED(d, ())
-    _TIER(d, None)
-    _TIER_PROBABILITY(d, None)
-    return d
+    d: Any = _NEW(_Draft)
+    d.model = model
+    d.cluster = cluster
+    d.similarity = similarity
+    d.margin = margin
+    d.expected_error = expected_error
+    d.cost = cost
+    d.score = score
+    d.ranking = ranking
+    d.cost_bias = cost_bias
+    d.embed_ms = embed_ms
+    d.score_ms = score_ms
+    d.in_distribution = True
+    d.applied = ()
+    d.tier = None
+    d.tier_probability = None
+    d.__class__ = Decision
+    return d  # type: ignore[no-any-return]
+
+
+def set_draft_tier(d: Decision, tier: str, probability: float | None) -> None:
+    """Set the tier of a decision still being built, in place: only for the pipeline's draft
+    (``PolicyContext.draft``), which nothing outside the pipeline has seen yet."""
+    _TIER(d, tier)
+    _TIER_PROBABILITY(d, probability)
 
 
 def with_tier(d: Decision, tier: str, probability: float | None) -> Decision:
     """A copy of ``d`` with its tier set, built the fast way (the tier policy runs on every route)."""
-    out: Decision = _NEW(Decision)
-    for field in _FIELD_NAMES:
-        _SETTERS[field](out, getattr(d, field))
-    _TIER(out, tier)
-    _TIER_PROBABILITY(out, probability)
-    return out
-
-
-_FIELD_NAMES = tuple(Decision.__dataclass_fields__)
-_SETTERS = {f: Decision.__dict__[f].__set__ for f in _FIELD_NAMES}
+    out: Any = _NEW(_Draft)
+    out.model = d.model
+    out.cluster = d.cluster
+    out.similarity = d.similarity
+    out.margin = d.margin
+    out.expected_error = d.expected_error
+    out.cost = d.cost
+    out.score = d.score
+    out.ranking = d.ranking
+    out.cost_bias = d.cost_bias
+    out.embed_ms = d.embed_ms
+    out.score_ms = d.score_ms
+    out.in_distribution = d.in_distribution
+    out.applied = d.applied
+    out.tier = tier
+    out.tier_probability = probability
+    out.__class__ = Decision
+    return out  # type: ignore[no-any-return]
 
 
 class _Fields:

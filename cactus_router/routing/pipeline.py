@@ -16,6 +16,10 @@ from .policies._base import BatchPolicy
 from .request import RouteRequest
 from .scorer import Eligibility, Scorer
 
+#: The policies known to keep no reference to the decision they are given, so that the tier
+#: policy may set a tier in place on the pipeline's draft after them (``PolicyContext.draft``).
+_KEEP_NO_REFERENCE = frozenset({OutOfDistribution, Tier})
+
 
 def default_policies(profile: Profile) -> tuple[Policy, ...]:
     """The policies a profile routes with: out-of-distribution, then the tier (and its policy
@@ -41,7 +45,7 @@ class Pipeline:
             ``policies.REGISTRY``; None = ``default_policies``.
     """
 
-    __slots__ = ("profile", "scorer", "policies", "_default_lam")
+    __slots__ = ("profile", "scorer", "policies", "_default_bias", "_default_lam")
 
     def __init__(self, profile: Profile, policies: Sequence[Policy | str] | None = None) -> None:
         if not isinstance(profile, Profile):
@@ -56,12 +60,13 @@ class Pipeline:
         self.profile = profile
         self.scorer = Scorer(profile)
         self.policies = chosen
+        self._default_bias = profile.routing.cost_bias
         self._default_lam = profile.routing.lam()
 
     def knobs(self, request: RouteRequest) -> tuple[float, float]:
         """The cost_bias and lambda of a request (the profile's when it sets none)."""
         if request.cost_bias is None:
-            return self.profile.routing.cost_bias, self._default_lam
+            return self._default_bias, self._default_lam
         return request.cost_bias, self.profile.routing.lam(request.cost_bias)
 
     def decide(self, vec: np.ndarray, request: RouteRequest, embed_ms: float = 0.0,
@@ -71,14 +76,16 @@ class Pipeline:
         t0 = perf_counter()
         eligibility = self.scorer.eligibility(request)
         bias, lam = self.knobs(request)
-        cluster, sim, margin, ranking, best, error, score = self.scorer.choose(vec, eligibility, lam)
+        cluster, sim, margin, ranking, best, error, score, derived = self.scorer.choose(vec, eligibility, lam)
         ids = self.scorer.ids
         d = new_decision(ids[best], cluster, sim, margin, error, self.scorer.cost_of[best], score, ranking, bias,
                          embed_ms, (perf_counter() - t0) * 1e3)
         if self.policies:
-            context = PolicyContext(self.profile, self.scorer, eligibility, lam, vec[None, :],
-                                    None if prompt is None else (prompt,))
+            context = PolicyContext.one(self.profile, self.scorer, eligibility, lam, vec,
+                                        None if prompt is None else (prompt,), derived, d)
             for policy in self.policies:
+                if type(policy) not in _KEEP_NO_REFERENCE:
+                    context.draft = None  # this policy may keep the decision: no change in place after it
                 after = policy.apply(d, request, context)
                 if after is not d:
                     _check_allowed(policy, after, eligibility, ids, d)

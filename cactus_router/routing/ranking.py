@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
+_NEW = object.__new__
+
 
 class Ranking(Sequence[tuple[str, float]]):
     """An immutable sequence of ``(model_id, score)``, best first.
@@ -21,6 +23,16 @@ class Ranking(Sequence[tuple[str, float]]):
         self._order = order
         self._scores = scores
         self._pairs: tuple[tuple[str, float], ...] | None = None
+
+    @staticmethod
+    def indexed_by(ids: Sequence[str], order: Sequence[int], scores: Sequence[float]) -> Ranking:
+        """``Ranking(ids, order, scores)`` without ``__init__``, for the path run on every route."""
+        r: Ranking = _NEW(Ranking)
+        r._ids = ids
+        r._order = order
+        r._scores = scores
+        r._pairs = None
+        return r
 
     @classmethod
     def of(cls, pairs: Sequence[tuple[str, float]]) -> Ranking:

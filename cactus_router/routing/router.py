@@ -61,7 +61,7 @@ class Router:
     ``require`` (capabilities), ``allow`` (model ids) and ``max_size_mb``.
     """
 
-    __slots__ = ("_embedder", "_pipeline")
+    __slots__ = ("_embedder", "_pipeline", "_dim")
 
     def __init__(self, profile: Profile, embedder: Embedder, *, allow_embedder_mismatch: bool = False,
                  policies: Sequence[Policy | str] | None = None) -> None:
@@ -72,6 +72,7 @@ class Router:
         _check_embedder(profile, embedder, allow_embedder_mismatch)
         self._embedder = embedder
         self._pipeline = Pipeline(profile, policies)
+        self._dim = profile.dim
 
     @classmethod
     def load(
@@ -130,7 +131,7 @@ class Router:
             NoEligibleModelError: no model meets require/allow/max_size_mb.
             ArgumentError: a knob is invalid (e.g. cost_bias outside [0, 1]).
         """
-        req = _request(request, dict(knobs))
+        req = _UNCONSTRAINED if request is None and not knobs else _request(request, dict(knobs))
         vec, embed_ms = self._embed(prompt)
         try:
             return self._pipeline.decide(vec, req, embed_ms, prompt)
@@ -140,8 +141,8 @@ class Router:
     def route_embedding(self, embedding: Any, request: RouteRequest | None = None, /,
                         **knobs: Unpack[Knobs]) -> Decision:
         """Pick a model for a precomputed embedding of length ``profile.dim`` (normalised in C)."""
-        req = _request(request, dict(knobs))
-        vec = given_embeddings(embedding, self.profile.dim, many=False, what="embedding")
+        req = _UNCONSTRAINED if request is None and not knobs else _request(request, dict(knobs))
+        vec = given_embeddings(embedding, self._dim, many=False, what="embedding")
         try:
             return self._pipeline.decide(vec, req)
         except CoreError as exc:

@@ -14,9 +14,14 @@ from ..profile import Profile
 from .ranking import Ranking
 from .request import RouteRequest
 
-#: What ``Scorer.choose`` returns: cluster, similarity, margin, ranking, and the first model's
-#: index, expected error and score.
-Chosen = tuple[int, float, float, Ranking, int, float, float]
+#: What the derived tier rule reads of one ranking, as C computed it with the call's lambda and
+#: eligibility: the ranking, the lowest expected error of its models and the lowest of the
+#: cheapest ones' (each recomputed from its score, as ``policies.tier`` does for any other ranking).
+DerivedInputs = tuple[Ranking, float, float]
+
+#: What ``Scorer.choose`` returns: cluster, similarity, margin, ranking, the first model's
+#: index, expected error and score, and the derived tier rule's inputs (``DerivedInputs``).
+Chosen = tuple[int, float, float, Ranking, int, float, float, DerivedInputs]
 
 #: Eligibility masks kept per scorer (one per distinct set of constraints), at most this many
 #: bytes in all (an entry holds a mask and the eligible indices: about 40 bytes per model);
@@ -25,7 +30,7 @@ Chosen = tuple[int, float, float, Ranking, int, float, float]
 ELIGIBILITY_CACHE_BYTES = 4 * 1024 * 1024
 ELIGIBILITY_CACHE_SIZE = 256
 #: Under hard assignment a ranking depends only on (eligibility, lambda, cluster), so the scorer
-#: keeps the rankings it has copied out of C and skips the copy on a repeat: at most this
+#: keeps the rankings it has built and reuses one on a repeat: at most this
 #: many bytes in all (about 80 bytes per model per entry), cleared when full. Measured in
 #: benchmarks/test_bench_core.py (K x D rows, hard assignment) and by benchmarks/latency_gate.py.
 RANKING_CACHE_BYTES = 4 * 1024 * 1024
@@ -76,7 +81,7 @@ class Scorer:
         self._overall = _native.Index(np.ones((1, 1)), self.overall_errors[None, :], self.costs)
         self._eligibility_cache: dict[tuple[Any, ...], Eligibility] = {}
         self._eligibility_limit = max(1, min(ELIGIBILITY_CACHE_SIZE, ELIGIBILITY_CACHE_BYTES // (40 * len(self.ids))))
-        self._ranking_cache: dict[tuple[Any, float, int], tuple[Ranking, int, float, float]] = {}
+        self._ranking_cache: dict[tuple[Any, float, int], tuple[Ranking, int, float, float, DerivedInputs]] = {}
         self._ranking_limit = max(16, RANKING_CACHE_BYTES // (80 * len(self.ids)))
         self._lock = threading.Lock()
         self._all = Eligibility(None, _native.mask_buffer(None), tuple(range(len(self.ids))))
@@ -122,24 +127,28 @@ class Scorer:
 
     def choose(self, vec: np.ndarray, eligibility: Eligibility, lam: float) -> Chosen:
         """The cluster rule on one float32 embedding laid out for C: the cluster, similarity,
-        margin, the ranking, and the first model's index, expected error and score."""
+        margin, the ranking, the first model's index, expected error and score, and the derived
+        tier rule's inputs for that ranking."""
+        routed = self.index.choose(vec, eligibility.buffer, len(eligibility.indices), lam, self.temperature)
         if self.temperature != 0.0:
-            return self._chosen(self.index.route(vec, eligibility.buffer, lam, self.temperature))
-        cluster, sim, margin, _, _, _ = self.index.route(vec, eligibility.buffer, lam, 0.0, ranked=False)
+            return self._chosen(routed)
+        cluster, sim, margin = routed[0], routed[1], routed[2]
         key = (eligibility.key, lam, cluster)
         hit = self._ranking_cache.get(key)
         if hit is not None:
             return cluster, sim, margin, *hit
-        chosen = self._chosen(self.index.route(vec, eligibility.buffer, lam, 0.0))
+        chosen = self._chosen(routed)
         with self._lock:
             if len(self._ranking_cache) >= self._ranking_limit:
                 self._ranking_cache.clear()
             self._ranking_cache[key] = chosen[3:]
         return chosen
 
-    def _chosen(self, routed: _native.Routed) -> Chosen:
-        cluster, sim, margin, ranking, scores, errors = routed
-        return cluster, sim, margin, Ranking(self.ids, ranking, scores), ranking[0], errors[0], scores[0]
+    def _chosen(self, routed: _native.Chosen) -> Chosen:
+        cluster, sim, margin, order, scores, error, best_error, cheapest_error = routed
+        ranking = Ranking.indexed_by(self.ids, order, scores)
+        return (cluster, sim, margin, ranking, order[0], error, scores[0],
+                (ranking, best_error, cheapest_error))
 
     def score_many(self, vecs: np.ndarray, eligibility: Eligibility, lam: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

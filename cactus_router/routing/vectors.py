@@ -15,6 +15,8 @@ import numpy as np
 from .. import _native
 from ..errors import ArgumentError, CoreError, EmbedderError, RouterError
 
+_F32 = np.dtype(np.float32)
+
 
 def _layout(a: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str]:
     """``a`` as a C-contiguous float32 array of ``shape``, or None and what is wrong with it."""
@@ -52,9 +54,10 @@ def given_embeddings(x: Any, d: int, *, many: bool, what: str) -> np.ndarray:
     Raises:
         ArgumentError: naming what is wrong.
     """
-    if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and (
+    if type(x) is np.ndarray and x.dtype is _F32 and x.flags.c_contiguous and (
             x.shape == (d,) if not many else x.ndim == 2 and x.shape[1] == d):
         return x  # already laid out as C reads it: the common case, checked in a few attribute reads
+    # (``is`` against the canonical float32 dtype; any other float32 dtype object takes the path below)
     try:
         a = np.asarray(x)
     except (TypeError, ValueError) as exc:

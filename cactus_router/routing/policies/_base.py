@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from ...profile import Profile
     from ..batch import Columns
     from ..request import RouteRequest
-    from ..scorer import Eligibility, Scorer
+    from ..scorer import DerivedInputs, Eligibility, Scorer
+
+
+_NEW = object.__new__
 
 
 class PolicyContext:
@@ -32,12 +35,19 @@ class PolicyContext:
         prompts: their texts, or None when only embeddings were given (``route_embedding*``):
             the rules that read text (length, keyword, math, code) then leave decisions as they are.
         row: the row a row-by-row ``apply`` is looking at (0 for ``route``).
+        derived: for ``route``, the cluster rule's ranking with the derived tier rule's inputs as
+            C computed them (``scorer.DerivedInputs``); the tier policy uses them while the
+            decision's ranking is that one. None otherwise.
+        draft: for ``route``, the decision the pipeline built, while only built-in policies that
+            keep no reference to it have seen it (``Pipeline.decide``): the tier policy sets its
+            tier in place instead of copying 15 fields. None otherwise.
     """
 
-    __slots__ = ("profile", "scorer", "eligibility", "lam", "vectors", "prompts", "row")
+    __slots__ = ("profile", "scorer", "eligibility", "lam", "vectors", "prompts", "row", "derived", "draft")
 
     def __init__(self, profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float,
-                 vectors: np.ndarray | None = None, prompts: Sequence[str] | None = None) -> None:
+                 vectors: np.ndarray | None = None, prompts: Sequence[str] | None = None,
+                 derived: DerivedInputs | None = None) -> None:
         self.profile = profile
         self.scorer = scorer
         self.eligibility = eligibility
@@ -45,6 +55,26 @@ class PolicyContext:
         self.vectors = vectors
         self.prompts = prompts
         self.row = 0
+        self.derived = derived
+        self.draft: Decision | None = None
+
+    @staticmethod
+    def one(profile: Profile, scorer: Scorer, eligibility: Eligibility, lam: float, vector: np.ndarray,
+            prompts: tuple[str] | None, derived: DerivedInputs, draft: Decision) -> PolicyContext:
+        """The context of one ``route``: ``vector`` is its 1-d embedding (``vectors`` its row
+        view), ``draft`` the decision the pipeline built. Made without ``__init__``, which costs
+        more than its slots on a path run for every prompt."""
+        c: PolicyContext = _NEW(PolicyContext)
+        c.profile = profile
+        c.scorer = scorer
+        c.eligibility = eligibility
+        c.lam = lam
+        c.vectors = vector[None, :]
+        c.prompts = prompts
+        c.row = 0
+        c.derived = derived
+        c.draft = draft
+        return c
 
     @property
     def prompt(self) -> str | None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...profile import Profile, TierCounts, TierRule
 from ...tiers import TIERS
+from ..decision import set_draft_tier
 from ..decision import with_tier as _with_tier
 from ..ranking import Ranking
 from ._base import PolicyContext, changed
@@ -21,15 +22,20 @@ if TYPE_CHECKING:
     from ..request import RouteRequest
 
 _AMBIGUOUS, _COMPLEX, _STANDARD = TIERS.index("Ambiguous"), TIERS.index("Complex"), TIERS.index("Standard")
+_DEFAULT_RULE = TierRule()
 
 
 def _derived(decision: Decision, context: PolicyContext, rule: TierRule) -> str:
     """The derived rule on one decision, in plain Python (the batch path's arithmetic, row by row):
     Ambiguous when the best expected error exceeds ``rule.ambiguous_error``, Standard when the
     cheapest eligible model's is within ``rule.margin`` of the best, Complex otherwise."""
+    ranking = decision.ranking
+    derived = context.derived
+    if derived is not None and derived[0] is ranking:  # the cluster rule's: C has done the loop below
+        _, best, cheapest = derived
+        return _rule(best, cheapest, rule)
     cost_of = context.scorer.cost_of
     lo, span = _cost_range(context.eligibility.indices, cost_of)
-    ranking = decision.ranking
     order, scores = (ranking.indexed(context.scorer.index_of) if isinstance(ranking, Ranking)
                      else ([context.scorer.index_of[m] for m, _ in ranking], [s for _, s in ranking]))
     lam = context.lam
@@ -41,6 +47,10 @@ def _derived(decision: Decision, context: PolicyContext, rule: TierRule) -> str:
             best = error
         if cost == lo and error < cheapest:
             cheapest = error
+    return _rule(best, cheapest, rule)
+
+
+def _rule(best: float, cheapest: float, rule: TierRule) -> str:
     if best > rule.ambiguous_error:
         return "Ambiguous"
     return "Standard" if cheapest - best <= rule.margin else "Complex"
@@ -70,8 +80,12 @@ class Tier:
         """Give one decision its tier (and, with a map, the tier's model)."""
         tiers = context.profile.tiers
         if tiers is None or tiers.counts is None:
-            tier = _derived(decision, context, TierRule() if tiers is None or tiers.rule is None else tiers.rule)
-            with_derived = _with_tier(decision, tier, None)
+            tier = _derived(decision, context, _DEFAULT_RULE if tiers is None or tiers.rule is None else tiers.rule)
+            if decision is context.draft:
+                set_draft_tier(decision, tier, None)
+                with_derived = decision
+            else:
+                with_derived = _with_tier(decision, tier, None)
             if tier not in (context.profile.policy_map or {}):
                 return with_derived
             after, how = choose(with_derived, tier, request, context)
