@@ -124,6 +124,9 @@ def test_script_and_topic_checks_on_a_minilm_profile():
     assert all(d.applied[0].reason.startswith("unsupported script (") for d in one[:2])
     by_vector = r.route_embeddings(r.embedder.embed_many(texts))
     assert not any(a.reason.startswith("unsupported script") for row in by_vector.applied for a in row)
+    allow = list(r.profile.model_ids[2:5])
+    for d in [r.route(t, allow=allow, cost_bias=0.0) for t in texts] + list(r.route_many(texts, allow=allow)):
+        assert d.model in allow and {m for m, _ in d.ranking} <= set(allow)
 
 
 def _damage(doc, path, value):
