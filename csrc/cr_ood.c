@@ -28,7 +28,7 @@ struct cr_topic {
     int32_t d, s, k, c, g0, g1;
     float *centre;  /* d */
     float *store;   /* s x d, unit rows */
-    float *factor;  /* d (d + 1) / 2, row i holds L[i][0..i] */
+    float *factor;  /* d (d + 1) / 2, L's columns packed: column j holds L[j..d-1][j] */
     float *mz;      /* c x d: mean_j L */
     double *grid0;  /* g0 ascending */
     double *grid1;  /* g1 ascending */
@@ -67,15 +67,14 @@ CR_OOD_HOT static float sqdist16(const float *a, const float *b, size_t n)
     return s;
 }
 
-/* z = u L for the packed lower triangle: z[0..i] += u[i] * L[i][0..i], row by row. */
-CR_OOD_HOT static void tri_times(const float *u, const float *factor, size_t d, float *z)
+/* z = u L with L's columns packed (column j: L[j..d-1][j]): z[j] = the dot product of column j
+ * with u[j..d-1], one reduction per column (no stores in the inner loop). */
+CR_OOD_HOT static void tri_times(const float *u, const float *columns, size_t d, float *z)
 {
-    memset(z, 0, d * sizeof(float));
-    const float *row = factor;
-    for (size_t i = 0; i < d; i++) {
-        float ui = u[i];
-        for (size_t j = 0; j <= i; j++) z[j] += ui * row[j];
-        row += i + 1;
+    const float *col = columns;
+    for (size_t j = 0; j < d; j++) {
+        z[j] = dot16(col, u + j, d - j);
+        col += d - j;
     }
 }
 
@@ -145,7 +144,7 @@ int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const flo
     t->d = d; t->s = s; t->k = k; t->c = c; t->g0 = g0; t->g1 = g1;
     t->centre = copy_of(centre, dd * sizeof(float));
     t->store = copy_of(store, (size_t)s * dd * sizeof(float));
-    t->factor = copy_of(factor, tri * sizeof(float));
+    t->factor = malloc(tri * sizeof(float));
     t->mz = malloc((size_t)c * dd * sizeof(float));
     t->grid0 = copy_of(grid0, (size_t)g0 * sizeof(double));
     t->grid1 = copy_of(grid1, (size_t)g1 * sizeof(double));
@@ -154,6 +153,11 @@ int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const flo
         free(acc);
         cr_topic_free(t);
         return CR_ERR_NOMEM;
+    }
+    { /* rows of the lower triangle (L[i][0..i]) to its columns (L[j..d-1][j]) */
+        size_t at = 0;
+        for (size_t j = 0; j < dd; j++)
+            for (size_t i = j; i < dd; i++) t->factor[at++] = factor[i * (i + 1) / 2 + j];
     }
     for (int32_t j = 0; j < c; j++) {
         const float *m = means + (size_t)j * dd;
