@@ -8,7 +8,9 @@ similarity threshold it would otherwise hold, ``training.ood`` in the profile, p
 the median microseconds per ``route_embedding`` call of each; the script prints the median over
 rounds and their ratio, and the same for ``route_embeddings`` of the whole test split (per row),
 for the topic score alone in C (``TopicDetector.familiarity_one``) and in NumPy
-(``familiarity_reference`` on one row), so that the C score's worth is measured too.
+(``familiarity_reference`` on one row), so that the C score's worth is measured too. Last, how
+many test prompts each flags and how many decisions the topic check changes at cost_bias 0, 0.5
+and 1 (with the quality of each choice, from the test split's scores).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cactus_router import Router
-from cactus_router.data import read_table
+from cactus_router.data import read_table, score_matrix
 from cactus_router.training import embed_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +50,8 @@ def main() -> None:
         raise SystemExit("the default profile has no topic check: nothing to measure")
     centroid = prof.training["ood"]["similarity_threshold"]
     bare = Router(replace(prof, ood=None, routing=replace(prof.routing, ood_threshold=centroid)), shipped.embedder)
-    prompts = [r.prompt for r in read_table(DATA / "test.json")]
+    test = read_table(DATA / "test.json")
+    prompts = [r.prompt for r in test]
     vecs = embed_rows(shipped.embedder, prompts)
     rows = [np.ascontiguousarray(v) for v in vecs]
     topic = prof.ood.topic
@@ -80,6 +83,14 @@ def main() -> None:
     for name, us in med.items():
         ref = base["route_embeddings" if name.startswith("route_embeddings") else "route_embedding"]
         print(f"| {name} | {us:.1f} | {us / ref:.2f}x |")
+    scores = score_matrix(test, list(prof.model_ids))
+    for bias in (0.0, 0.5, 1.0):
+        a, b = bare.route_embeddings(vecs, cost_bias=bias), shipped.route_embeddings(vecs, cost_bias=bias)
+        qa, qb = (float(np.nanmean(scores[np.arange(len(vecs)), np.asarray(x.model_index)])) for x in (a, b))
+        print(f"cost_bias {bias:g}: flagged {int((~a.in_distribution).sum())} with the similarity threshold, "
+              f"{int((~b.in_distribution).sum())} with the topic check; "
+              f"{int((np.asarray(a.model_index) != np.asarray(b.model_index)).sum())} decisions differ; "
+              f"mean quality {qa:.4f} -> {qb:.4f}")
 
 
 if __name__ == "__main__":
