@@ -74,6 +74,16 @@ def test_a_profile_without_ood_is_written_as_before(hash_embedder):
     assert not d.in_distribution and d.applied[0].reason.startswith("similarity ")
 
 
+def test_a_profile_with_checks_pickles_and_routes_the_same(topic_profile, hash_embedder):
+    """Pickling the checks (Ray ships profiles to its workers) keeps their arrays and decisions."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(topic_profile.ood))
+    x = hash_embedder.embed_many(PROMPTS)
+    assert np.array_equal(back.topic.familiarity(x), topic_profile.ood.topic.familiarity(x))
+    assert back.to_dict() == topic_profile.ood.to_dict()
+
+
 def test_the_ood_field_round_trips_through_json(topic_profile):
     """A profile's checks survive to_json/from_json with the same arrays, threshold and decisions."""
     back = Profile.from_json(topic_profile.to_json())

@@ -68,6 +68,10 @@ class TopicDetector:
         object.__setattr__(self, "_native", _native.TopicIndex(
             n.centre, n.vectors, n.k, m.means, m.factor, grids[0], grids[1]))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its fields (Ray ships profiles to its workers): the C handle is rebuilt on load.
+        return (type(self), (self.neighbours, self.mahalanobis, self.grids, self.threshold, self.fpr))
+
     @property
     def dim(self) -> int:
         """Embedding dimension."""
