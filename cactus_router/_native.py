@@ -232,3 +232,56 @@ def hash_embed(text: str, dim: int) -> np.ndarray:
     check(lib.cr_hash_embed(data, len(data), HASH_MAX_BYTES, dim, ffi.from_buffer("float[]", out)),
           "hash-embedding a prompt")
     return out
+
+
+class TopicIndex:
+    """A C "unseen topic" detector (cr_topic): owns the handle, freed when this object is collected."""
+
+    __slots__ = ("d", "_handle", "_work_floats", "_scratch")
+
+    def __init__(self, centre: np.ndarray, store: np.ndarray, k: int, means: np.ndarray, factor: np.ndarray,
+                 grid0: np.ndarray, grid1: np.ndarray) -> None:
+        s, self.d = store.shape
+        arrays = [_f32(a) for a in (centre, store, means, factor)]
+        grids = [np.ascontiguousarray(g, dtype=np.float64) for g in (grid0, grid1)]
+        out = ffi.new("cr_topic **")
+        check(lib.cr_topic_new(self.d, s, k, ffi.from_buffer("float[]", arrays[0]),
+                               ffi.from_buffer("float[]", arrays[1]), means.shape[0],
+                               ffi.from_buffer("float[]", arrays[2]), ffi.from_buffer("float[]", arrays[3]),
+                               len(grids[0]), ffi.from_buffer("double[]", grids[0]), len(grids[1]),
+                               ffi.from_buffer("double[]", grids[1]), out),
+              "building the topic detector")
+        self._handle = ffi.gc(out[0], lib.cr_topic_free)
+        self._work_floats = int(lib.cr_topic_work_floats(self._handle))
+        self._scratch = threading.local()  # scratch and output, one per thread, reused by one-row calls
+
+    def _buffers(self) -> tuple[Any, Any, Any]:
+        bufs: tuple[Any, Any, Any] | None = getattr(self._scratch, "bufs", None)
+        if bufs is None:
+            bufs = (ffi.new("float[]", self._work_floats), ffi.new("double[]", 1), ffi.new("int32_t *"))
+            self._scratch.bufs = bufs
+        return bufs
+
+    def familiarity(self, embeddings: np.ndarray, cutoff: float = 1.0) -> np.ndarray:
+        """(n,) familiarity of an (n, d) float32 C-contiguous array (each row normalised first);
+        rows at or above ``cutoff`` may get a bound >= cutoff instead (see cr_api.h)."""
+        _vectors(embeddings, 2)
+        n, d = embeddings.shape
+        work, _, failed = self._buffers()
+        out = np.empty(n, dtype=np.float64)
+        status = lib.cr_topic_familiarity(self._handle, n, d, ffi.from_buffer("float[]", embeddings), cutoff, work,
+                                          ffi.from_buffer("double[]", out), failed)
+        if status:
+            check(status, f"the topic check of embedding {failed[0]}", failed[0] if failed[0] >= 0 else None)
+        return out
+
+    def familiarity_one(self, embedding: np.ndarray, cutoff: float = 1.0) -> float:
+        """The familiarity of one float32 C-contiguous embedding of length d (the per-route path)."""
+        if embedding.dtype is not _F32 or embedding.ndim != 1 or not embedding.flags.c_contiguous:
+            _vectors(embedding, 1)
+        work, one, failed = self._buffers()
+        status = lib.cr_topic_familiarity(self._handle, 1, embedding.shape[0], ffi.from_buffer("float[]", embedding),
+                                          cutoff, work, one, failed)
+        if status:
+            check(status, "the topic check of an embedding")
+        return float(one[0])

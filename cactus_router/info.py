@@ -28,6 +28,20 @@ def profile_summary(prof: Profile) -> dict[str, Any]:
         "cluster_sizes": [int(s) for s in prof.cluster_sizes],
         "models": models,
         "routing": routing,
+        "ood": _ood_summary(prof),
         "training": {k: v for k, v in json.loads(prof.to_json())["training"].items() if k != "metadata"},
         "libcactus": libcactus_info(),
     }
+
+
+def _ood_summary(prof: Profile) -> dict[str, Any]:
+    """The profile's out-of-distribution checks, without their arrays."""
+    checks = prof.ood
+    out: dict[str, Any] = {"similarity_threshold": prof.routing.ood_threshold, "topic": None, "script": None}
+    if checks is not None and checks.topic is not None:
+        t = checks.topic
+        out["topic"] = {"threshold": t.threshold, "fpr": t.fpr, "store_vectors": int(t.neighbours.vectors.shape[0]),
+                        "cluster_means": int(t.mahalanobis.means.shape[0]), "bytes": t.nbytes}
+    if checks is not None and checks.script is not None:
+        out["script"] = {"threshold": checks.script.threshold, "vocabulary": checks.script.vocabulary}
+    return out

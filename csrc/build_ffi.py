@@ -5,7 +5,7 @@ import sys
 from cffi import FFI
 
 HEADER = "csrc/cr_api.h"
-SOURCES = ["csrc/cr_core.c", "csrc/cr_hash.c"]
+SOURCES = ["csrc/cr_core.c", "csrc/cr_hash.c", "csrc/cr_ood.c"]
 
 ffibuilder = FFI()
 with open(HEADER, encoding="utf-8") as fh:

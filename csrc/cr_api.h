@@ -99,3 +99,34 @@ int cr_route_batch(const cr_index *index, int32_t n, int32_t d, const float *emb
  * truncated to their first max_bytes/2 and last max_bytes/2 bytes. A text with no feature
  * (empty) is CR_ERR_ZERO_VECTOR. */
 int cr_hash_embed(const char *text, size_t len, size_t max_bytes, int32_t dim, float *out);
+
+/* ---- The "unseen topic" check (csrc/cr_ood.c; cactus_router.ood.TopicDetector) ---- */
+
+/* Bounds checked by cr_topic_new (the profile format's own: cactus_router/ood). */
+enum { CR_TOPIC_MAX_DIM = 65536, CR_TOPIC_MAX_STORE = 4096, CR_TOPIC_MAX_MEANS = 1024, CR_TOPIC_MAX_GRID = 1028 };
+
+/* An immutable topic detector, owned by C (cr_topic_new allocates too). */
+typedef struct cr_topic cr_topic;
+
+/* Build a detector from float32 copies of its arrays (all copied):
+ *   centre  d          the training mean subtracted before comparing with the store
+ *   store   s x d      unit rows; k (1 <= k <= s) nearest are averaged
+ *   means   c x d      cluster means of the Mahalanobis score
+ *   factor  d(d+1)/2   the lower-triangular Cholesky factor L, row by row (L[i][0..i])
+ *   grid0   g0, grid1 g1: ascending held-out scores of the two components (2 to 1028 each)
+ * Non-finite values or descending grids are CR_ERR_NONFINITE. Free with cr_topic_free. */
+int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const float *store, int32_t c,
+                 const float *means, const float *factor, int32_t g0, const double *grid0, int32_t g1,
+                 const double *grid1, cr_topic **out);
+void cr_topic_free(cr_topic *topic);
+
+/* Floats of scratch cr_topic_familiarity needs (2 d + s). */
+int32_t cr_topic_work_floats(const cr_topic *topic);
+
+/* The familiarity in [0, 1] of n embeddings (n x d row-major, any non-zero norm: each is
+ * normalised first) into familiarity[n]. A row whose Mahalanobis rank alone puts it at or above
+ * cutoff gets that bound (>= cutoff) instead, its neighbour score skipped: below cutoff every
+ * value is exact (cutoff > 0.5: all are). work: cr_topic_work_floats floats of scratch. Stops
+ * at the first non-finite or zero row and reports its index in *failed_row (may be NULL). */
+int cr_topic_familiarity(const cr_topic *topic, int32_t n, int32_t d, const float *embeddings, double cutoff,
+                         float *work, double *familiarity, int32_t *failed_row);

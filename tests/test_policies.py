@@ -84,19 +84,38 @@ def test_a_policy_cannot_pick_an_ineligible_model(hash_profile, hash_embedder):
 
 
 POLICIES = {**REGISTRY, CheaperIfClose.name: CheaperIfClose}
+_DETECTORS: dict[str, object] = {}
+
+
+def _topic_check(embedder, threshold):
+    """A topic check fitted once on hash embeddings of short prompts, with its threshold moved to
+    ``threshold`` (0: nothing flagged, 1: everything)."""
+    from dataclasses import replace
+
+    from cactus_router.ood import OODChecks, fit_topic
+
+    if "topic" not in _DETECTORS:
+        rng = np.random.default_rng(0)
+        words = "hello integrate poem far write x^2 sum city river list".split()
+        texts = [" ".join(rng.choice(words, size=5)) for _ in range(300)]
+        _DETECTORS["topic"] = fit_topic(embedder.embed_many(texts), store_size=32, clusters=3, seed=0)
+    return OODChecks(replace(_DETECTORS["topic"], threshold=threshold), None)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), bias=st.floats(0, 1), data=st.data(),
-       ood=st.sampled_from([None, -1.0, 0.5, 0.99]))
+       ood=st.sampled_from([None, -1.0, 0.5, 0.99, "topic 0", "topic 0.5", "topic 1"]))
 def test_no_policy_picks_an_ineligible_model(hash_embedder, seed, bias, data, ood):
-    """For random profiles, requests and thresholds, every existing policy keeps to the eligible models."""
+    """For random profiles, requests and thresholds or topic checks, every existing policy keeps to
+    the eligible models."""
     from dataclasses import replace
 
     prof = make_profile(k=3, d=64, m=5, seed=seed, embedder=hash_embedder)
-    prof = replace(prof, routing=replace(prof.routing, ood_threshold=ood,
-                                         fallback=data.draw(st.sampled_from([None, *prof.model_ids]))))
+    topic = isinstance(ood, str)
+    prof = replace(prof, routing=replace(prof.routing, ood_threshold=None if topic else ood,
+                                         fallback=data.draw(st.sampled_from([None, *prof.model_ids]))),
+                   ood=_topic_check(hash_embedder, float(ood.split()[1])) if topic else None)
     allow = data.draw(st.lists(st.sampled_from(prof.model_ids), min_size=1, unique=True))
     names = data.draw(st.lists(st.sampled_from(sorted(POLICIES)), min_size=1, max_size=3))
     r = Router(prof, hash_embedder, policies=[POLICIES[n]() for n in names])

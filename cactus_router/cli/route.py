@@ -150,9 +150,17 @@ def info(profile: str, as_json: bool) -> None:
     out(f"clusters    {prof.k} (training prompts per cluster: min {int(np.min(sizes))}, max {int(np.max(sizes))})")
     out(f"cost knob   cost_bias {prof.routing.cost_bias:g} -> lambda in [{prof.routing.lambda_min:g}, "
         f"{prof.routing.lambda_max:g}]")
+    routed = "ranked on overall error rates" + (f", or the fallback {prof.routing.fallback}"
+                                                  if prof.routing.fallback else "")
     if prof.routing.ood_threshold is not None:
-        out(f"ood         similarity below {prof.routing.ood_threshold:g}: ranked on overall error rates"
-            + (f", or the fallback {prof.routing.fallback}" if prof.routing.fallback else ""))
+        out(f"ood         similarity below {prof.routing.ood_threshold:g}: {routed}")
+    checks = prof.ood
+    if checks is not None and checks.topic is not None:
+        out(f"ood         unseen topic: familiarity below {checks.topic.threshold:g} (calibrated to flag "
+            f"{checks.topic.fpr:.0%} of held-out training prompts): {routed}")
+    if checks is not None and checks.script is not None:
+        out(f"ood         unsupported script: more than {checks.script.threshold:.0%} of a prompt's letters outside "
+            f"the {checks.script.vocabulary} vocabulary: {routed}")
     for i, (key, value) in enumerate(summary["training"].items()):
         out(f"{'training' if i == 0 else '':<12}{key}: {json.dumps(value, ensure_ascii=False)[:200]}")
     out("models      id, cost, mean error rate, labelled prompts")

@@ -27,6 +27,10 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
               help="Pseudo-rows shrinking each cluster's error rate toward the model's global rate, or 'auto'.")
 @click.option("--temperature", default="auto", show_default=True,
               help="Soft-assignment temperature (0 = nearest cluster only), or 'auto'.")
+@click.option("--ood", default="auto", show_default=True, type=click.Choice(["auto", "centroid", "topic", "none"]),
+              help="Out-of-distribution check: 'centroid' (similarity threshold), 'topic' (neighbours and "
+                   "Mahalanobis), 'auto' (topic when it detects held-out tasks of DATA better), 'none'. "
+                   "A MiniLM embedder also gets the unsupported-script check unless 'none'.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--tiers", "tiers_file", type=click.Path(dir_okay=False), default=None,
               help="TIERS.jsonl from label-tiers on DATA: store per-cluster tier counts (docs/tiers.md).")
@@ -36,7 +40,7 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
 @follow_symlinks_option
 def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
-          seed: int, tiers_file: str | None, tiers_from: str | None, tiers_skip: bool, output: str,
+          ood: str, seed: int, tiers_file: str | None, tiers_from: str | None, tiers_skip: bool, output: str,
           follow_symlinks: bool) -> None:
     """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?, "grades"?}.
 
@@ -65,7 +69,7 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
 
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
                                 smoothing=smooth_v, temperature=temp_v, progress=progress,
-                                provenance={"data": data, **tier_facts}, tiers=tiers)
+                                provenance={"data": data, **tier_facts}, tiers=tiers, ood=ood)
     profile.save(output, follow_symlinks=follow_symlinks)
     click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
                err=True)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import _native
 from ..errors import ArgumentError, ProfileError
-from ._plain import as_matrix, mapping, number, numbers
+from ._plain import as_matrix, mapping, number, numbers, unit
 from .mahalanobis import DEFAULT_CLUSTERS, TiedMahalanobis, fit_mahalanobis
 from .neighbours import DEFAULT_NEIGHBOURS, DEFAULT_STORE_SIZE, MAX_STORE_SIZE, NeighbourStore, fit_neighbours
 
@@ -63,6 +64,13 @@ class TopicDetector:
             a.setflags(write=False)
             grids.append(a)
         object.__setattr__(self, "grids", (grids[0], grids[1]))
+        n, m = self.neighbours, self.mahalanobis
+        object.__setattr__(self, "_native", _native.TopicIndex(
+            n.centre, n.vectors, n.k, m.means, m.factor, grids[0], grids[1]))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its fields (Ray ships profiles to its workers): the C handle is rebuilt on load.
+        return (type(self), (self.neighbours, self.mahalanobis, self.grids, self.threshold, self.fpr))
 
     @property
     def dim(self) -> int:
@@ -75,14 +83,37 @@ class TopicDetector:
         return self.neighbours.nbytes + self.mahalanobis.nbytes + sum(8 * len(g) for g in self.grids)
 
     def familiarity(self, embeddings: Any) -> np.ndarray:
-        """(n,) mean rank of the two scores among held-out training prompts' (0: stranger than all)."""
-        x = as_matrix(embeddings, self.dim)
+        """(n,) mean rank of the two scores of the (unit-normalised) embeddings among held-out
+        training prompts' (0: stranger than all), computed by the C core (csrc/cr_ood.c)."""
+        return self.native_familiarity(self._checked(embeddings))
+
+    def native_familiarity(self, vectors: np.ndarray, cutoff: float = 1.0) -> np.ndarray:
+        """``familiarity`` of an already checked (n, D) C-contiguous float32 array (the router's
+        path). Values at or above ``cutoff`` may be a bound >= cutoff instead (one score skipped);
+        below it they are exact, so ``cutoff=threshold`` decides ``unseen`` the same."""
+        out: np.ndarray = self._native.familiarity(vectors, cutoff)  # type: ignore[attr-defined]
+        return out
+
+    def familiarity_one(self, vector: np.ndarray, cutoff: float = 1.0) -> float:
+        """``native_familiarity`` of one checked float32 vector of length D (the per-route path)."""
+        out: float = self._native.familiarity_one(vector, cutoff)  # type: ignore[attr-defined]
+        return out
+
+    def familiarity_reference(self, embeddings: Any) -> np.ndarray:
+        """``familiarity`` in NumPy: the definition the C core is tested against."""
+        x = unit(as_matrix(embeddings, self.dim))
         a, b = _ranks(self.neighbours.score(x), self.grids[0]), _ranks(self.mahalanobis.score(x), self.grids[1])
         return np.asarray((a + b) / 2)
 
     def unseen(self, embeddings: Any) -> np.ndarray:
         """(n,) bool: the embeddings below the threshold."""
-        return np.asarray(self.familiarity(embeddings) < self.threshold)
+        return np.asarray(self.native_familiarity(self._checked(embeddings), self.threshold) < self.threshold)
+
+    def _checked(self, embeddings: Any) -> np.ndarray:
+        x = np.ascontiguousarray(as_matrix(embeddings, self.dim))
+        if not np.linalg.norm(x, axis=1).all():
+            raise ArgumentError("embeddings must not hold a zero vector")
+        return x
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""

@@ -18,6 +18,7 @@ from .._files import read_input, write_atomic
 from .._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from .._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from ..errors import ProfileError
+from ..ood import SCRIPT_CHECK_EMBEDDERS, OODChecks
 from ..tiers.rules import Rule
 from .legacy import parse_legacy
 from .model import EmbedderInfo, ModelInfo, RoutingDefaults, TierCounts, freeze, freeze_arrays, rounded, thaw
@@ -66,6 +67,8 @@ class Profile:
     policy_map: Mapping[str, tuple[str, ...]] | None = None
     #: The rules (length, keyword, math, code, budget) the router applies after scoring.
     policies: tuple[Rule, ...] = ()
+    #: The out-of-distribution checks (docs/profile-format.md); None: the similarity threshold only.
+    ood: OODChecks | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         freeze_arrays(self, centroids=np.float64, cluster_sizes=np.int64)
@@ -87,6 +90,10 @@ class Profile:
             frozen = {t: tuple(ms) for t, ms in self.policy_map.items()}
             object.__setattr__(self, "policy_map", MappingProxyType(frozen))
         check_tier_fields(self.tiers, self.policy_map, self.policies, self.model_ids, len(self.centroids))
+        if self.ood is not None:
+            problem = ood_problem(self.ood, self.embedder.name, self.dim, self.routing.ood_threshold)
+            if problem:
+                raise ProfileError(problem)
 
     @property
     def k(self) -> int:
@@ -160,6 +167,7 @@ class Profile:
             **({} if self.tiers is None else {"tiers": tiers_dict(self.tiers)}),
             **({} if self.policy_map is None else {"policy_map": policy_map_dict(self.policy_map)}),
             **({"policies": [r.to_dict() for r in self.policies]} if self.policies else {}),
+            **({} if self.ood is None else {"ood": self.ood.to_dict()}),
             "training": thaw(self.training),
         }
 
@@ -209,6 +217,30 @@ def _routing_dict(r: RoutingDefaults) -> dict[str, Any]:
     if r.fallback is not None:
         out["fallback"] = r.fallback
     return out
+
+
+def ood_problem(checks: OODChecks, embedder: str, dim: int, ood_threshold: float | None) -> str | None:
+    """What makes ``checks`` unfit for a profile of this embedder and dimension, or None."""
+    if checks.topic is not None and checks.topic.dim != dim:
+        return f"$.ood.topic is {checks.topic.dim}-dimensional but the profile's embeddings have {dim} components"
+    if checks.topic is not None and ood_threshold is not None:
+        return ("$.ood.topic and $.routing.ood_threshold are two unseen-topic checks; keep one "
+                "(the topic check replaces the similarity threshold)")
+    if checks.script is not None and embedder not in SCRIPT_CHECK_EMBEDDERS:
+        return (f"$.ood.script reads the MiniLM WordPiece vocabulary, which embedder {embedder!r} does not use; "
+                f"drop it (it applies to {', '.join(sorted(SCRIPT_CHECK_EMBEDDERS))})")
+    return None
+
+
+def _parse_ood(v: Validator, obj: Any, embedder: str, dim: int, ood_threshold: float | None) -> OODChecks:
+    try:
+        checks = OODChecks.from_dict(obj, "$.ood")
+    except ProfileError as exc:
+        raise v.fail("", str(exc)) from None
+    problem = ood_problem(checks, embedder, dim, ood_threshold)
+    if problem:
+        raise v.fail("", problem)
+    return checks
 
 
 def _parse_tasks(v: Validator, c: Mapping[str, Any], k: int) -> tuple[dict[str, int], ...] | None:
@@ -290,17 +322,19 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
         raise v.fail("$.training", f"must be an object, got {kind(training)}")
     v.free_form(training, "$.training")
     ids = [m.id for m in models]
+    parsed_routing = parse_routing(v, routing, "$.routing", "cost_bias", ids)
     return Profile(
         embedder=EmbedderInfo(name, edim, fingerprint, probe_texts, probe_vectors),
         centroids=centroids,
         cluster_sizes=sizes,
         models=tuple(models),
-        routing=parse_routing(v, routing, "$.routing", "cost_bias", [m.id for m in models]),
+        routing=parsed_routing,
         cluster_tasks=_parse_tasks(v, c, k),
         training=freeze(training),
         tiers=parse_tiers(v, obj["tiers"], k) if "tiers" in obj else None,
         policy_map=parse_policy_map(v, obj["policy_map"], ids) if "policy_map" in obj else None,
         policies=parse_policies(v, obj["policies"], ids) if "policies" in obj else (),
+        ood=_parse_ood(v, obj["ood"], name, d, parsed_routing.ood_threshold) if "ood" in obj else None,
     )
 
 

@@ -90,11 +90,11 @@ def _schemas(config: ServeConfig) -> dict[str, Any]:
                 "id": _STR, "object": {"type": "string", "enum": ["model"]}, "owned_by": _STR,
                 "router": {"type": "boolean"}, "cost": nullable_num, "backend": {"type": "string", "nullable": True}})},
         }),
-        "Profile": _obj(["format", "embedder", "clusters", "cluster_sizes", "models", "routing", "training",
+        "Profile": _obj(["format", "embedder", "clusters", "cluster_sizes", "models", "routing", "ood", "training",
                          "libcactus"],
                         {"format": _STR, "embedder": {"type": "object"}, "clusters": _INT,
                          "cluster_sizes": {"type": "array", "items": _INT}, "models": {"type": "array"},
-                         "routing": {"type": "object"}, "training": {"type": "object"},
+                         "routing": {"type": "object"}, "ood": {"type": "object"}, "training": {"type": "object"},
                          "libcactus": {"type": "object"}}),
         "ChatBody": _obj(["model", "messages"], {
             "model": {"type": "string", "minLength": 1,

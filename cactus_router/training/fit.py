@@ -16,6 +16,7 @@ from ..errors import ArgumentError, RoutingTableError
 from ..profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, TierCounts
 from ..profile.catalog import load_models, model_from_dict
 from ..tiers import check_tier
+from .ood import MODES, choose_ood
 from .rates import Progress, embed_rows, error_rates, fit_kmeans, tier_counts
 from .select import K_CANDIDATES, OOD_QUANTILE, SMOOTHING_CANDIDATES, TEMPERATURE_CANDIDATES, Selection, select
 
@@ -64,6 +65,7 @@ def train(
     progress: Progress | None = None,
     provenance: dict[str, Any] | None = None,
     tiers: Sequence[str | None] | None = None,
+    ood: str = "auto",
 ) -> Profile:
     """Build a v1 profile from labelled prompts. Deterministic for a given seed.
 
@@ -86,6 +88,10 @@ def train(
         provenance: free-form facts stored under the profile's ``training`` key.
         tiers: each row's tier (``cactus_router.tiers``; None: unlabelled), stored as per-cluster
             tier counts with the chosen smoothing (docs/tiers.md); None: no tier counts.
+        ood: the out-of-distribution checks (``training/ood.py``): ``"centroid"`` (the
+            similarity threshold), ``"topic"`` (``cactus_router.ood.TopicDetector`` instead),
+            ``"auto"`` (the topic check when it detects held-out tasks better, leave tasks out on
+            ``rows``), ``"none"``; all but ``"none"`` add the script check for a MiniLM embedder.
 
     ``"auto"`` settings are chosen together by the mean area under the deferral curve over
     ``folds`` cross-validation folds of ``rows`` (never on test data).
@@ -97,6 +103,8 @@ def train(
     rows = list(rows)
     if not rows:
         raise RoutingTableError("no training rows")
+    if ood not in MODES:
+        raise ArgumentError(f"ood must be one of {', '.join(MODES)}, got {ood!r}")
     _check_tiers(tiers, len(rows))
     specs, left_out = _models(rows, models)
     scores = score_matrix(rows, [s.id for s in specs])
@@ -115,17 +123,21 @@ def train(
     centroids, labels = fit_kmeans(vectors, sel.k, seed)
     rates, counts = error_rates(labels, scores, sel.k, sel.smoothing)
     tasks = [r.task for r in rows]
+    checks = choose_ood(vectors, tasks, ood, k=sel.k, seed=seed, embedder=emb.name)
     auto = [n for n, v in (("k", k), ("smoothing", smoothing), ("temperature", temperature)) if v == "auto"]
     facts = _facts(len(rows), sel, folds, seed, auto, tasks, left_out, provenance)
+    facts["ood"] = {**checks.facts, **({"similarity_threshold": round(sel.ood_threshold, 6)} if ood != "none" else {})}
+    threshold = round(sel.ood_threshold, 6) if checks.similarity_threshold else None
     return Profile(
         embedder=EmbedderInfo(emb.name, emb.dim, emb.fingerprint, PROBE_TEXTS, emb.probe_embeddings()),
         centroids=centroids,
         cluster_sizes=np.bincount(labels, minlength=sel.k).astype(np.int64),
         models=tuple(replace(s, error_rates=rates[:, j], counts=counts[:, j]) for j, s in enumerate(specs)),
-        routing=replace(routing, temperature=sel.temperature, ood_threshold=round(sel.ood_threshold, 6)),
+        routing=replace(routing, temperature=sel.temperature, ood_threshold=threshold),
         training=facts,
         cluster_tasks=_cluster_tasks(tasks, labels, sel.k),
         tiers=None if tiers is None else TierCounts(tier_counts(labels, tiers, sel.k), sel.smoothing),
+        ood=checks.checks,
     )
 
 
