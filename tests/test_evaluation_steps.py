@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_evaluation import MODELS, _table
+from cr_factories import chat_and_math_rows
+from test_evaluation import MODELS
 
 import cactus_router.evaluation as evaluation_package
 from cactus_router import ArgumentError, Router, RoutingTableError
@@ -32,7 +33,7 @@ def setup():
     from cactus_router.embedders.hashing import HashEmbedder
 
     emb = HashEmbedder(64)
-    train_rows, test_rows = _table(60), _table(20, offset=60)
+    train_rows, test_rows = chat_and_math_rows(60), chat_and_math_rows(20, offset=60)
     prof = train(train_rows, MODELS, embedder=emb, k=2, seed=0)
     router = Router(prof, emb)
     t = eval_table(test_rows, prof)
