@@ -82,5 +82,7 @@ def test_the_slider_and_a_policy(served, browser):
     assert "cost_bias 1" in browser.find_element(By.ID, "summary").text
     assert browser.find_element(By.ID, "model").text == router.route(PROMPT, cost_bias=1.0).model
     assert route_on_page(browser, OOD_PROMPT) == router.route(OOD_PROMPT, cost_bias=1.0).model
-    assert browser.find_element(By.ID, "applied").text.startswith("out-of-distribution: similarity")
+    first = router.route(OOD_PROMPT, cost_bias=1.0).applied[0]
+    assert first.policy == "out-of-distribution"
+    assert browser.find_element(By.ID, "applied").text.splitlines()[0] == f"{first.policy}: {first.reason}"
     assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
