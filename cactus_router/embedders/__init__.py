@@ -51,6 +51,12 @@ def _minilm(dim: int | None) -> Embedder:
     return MiniLMEmbedder()
 
 
+def _e5(dim: int | None) -> Embedder:
+    from .e5 import E5Embedder
+
+    return E5Embedder()
+
+
 def _hash(dim: int | None) -> Embedder:
     from .hashing import DEFAULT_DIM, HashEmbedder
 
@@ -62,6 +68,7 @@ REGISTRY: tuple[_Entry, ...] = (
     _Entry("minilm-l3:fp32", "paraphrase-minilm-l3-v2", _minilm_l3(False)),
     _Entry("minilm-l3", "paraphrase-minilm-l3-v2-int8", _minilm_l3(True)),
     _Entry("minilm", "minilm-l6-v2-int8", _minilm),
+    _Entry("e5-multilingual", "multilingual-e5-small-q4", _e5),
     _Entry("hash", "hash-ngram-v1", _hash),
 )
 _BY_SPEC = {e.spec: e for e in REGISTRY}
