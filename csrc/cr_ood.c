@@ -3,7 +3,8 @@
  * familiarity(x) = (rank0(neighbours(u)) + rank1(mahalanobis(u))) / 2 with u = x / ||x||:
  *   neighbours(u)  = mean of the k largest dot products of unit(u - centre) with the store's rows
  *   mahalanobis(u) = -min_j ||u L - mean_j L||^2 (L lower triangular, the shrunk precision's
- *                    Cholesky factor; mean_j L is computed once, in double, at cr_topic_new)
+ *                    Cholesky factor; mean_j L is computed once, in double, at cr_topic_new;
+ *                    u L is computed over L stored as column panels, see tri_times)
  *   rank_g(v)      = np.interp(v, grid_g, linspace(0, 1, len(grid_g)))
  * The Mahalanobis rank is computed first: when it alone puts the familiarity at or above the
  * caller's cutoff (the detector's threshold), the neighbour score is skipped, which is most
@@ -28,7 +29,8 @@ struct cr_topic {
     int32_t d, s, k, c, g0, g1;
     float *centre;  /* d */
     float *store;   /* s x d, unit rows */
-    float *factor;  /* d (d + 1) / 2, L's columns packed: column j holds L[j..d-1][j] */
+    float *panels;  /* L as panels of PANEL columns: the panel at column j0 holds rows j0..d-1 of columns
+                     * j0..j0+PANEL-1, PANEL floats a row, zero above the diagonal and past column d-1 */
     float *mz;      /* c x d: mean_j L */
     double *grid0;  /* g0 ascending */
     double *grid1;  /* g1 ascending */
@@ -67,14 +69,29 @@ CR_OOD_HOT static float sqdist16(const float *a, const float *b, size_t n)
     return s;
 }
 
-/* z = u L with L's columns packed (column j: L[j..d-1][j]): z[j] = the dot product of column j
- * with u[j..d-1], one reduction per column (no stores in the inner loop). */
-CR_OOD_HOT static void tri_times(const float *u, const float *columns, size_t d, float *z)
+typedef float cr_v8 __attribute__((vector_size(32)));
+enum { PANEL = 32 }; /* columns a panel: four 8-float vectors */
+
+static size_t panel_floats(size_t d)
 {
-    const float *col = columns;
-    for (size_t j = 0; j < d; j++) {
-        z[j] = dot16(col, u + j, d - j);
-        col += d - j;
+    size_t n = 0;
+    for (size_t j0 = 0; j0 < d; j0 += PANEL) n += PANEL * (d - j0);
+    return n;
+}
+
+/* z = u L over the panels: z[j0..j0+31] = sum over the panel's rows i of u[i] * row i, one 8-float
+ * accumulator a vector: a broadcast, then a multiply and an add per 8 products. */
+CR_OOD_HOT static void tri_times(const float *u, const float *panels, size_t d, float *z)
+{
+    const float *p = panels;
+    for (size_t j0 = 0; j0 < d; j0 += PANEL) {
+        cr_v8 acc[4] = {{0}}, r;
+        for (size_t i = j0; i < d; i++, p += PANEL)
+            for (int v = 0; v < 4; v++) {
+                memcpy(&r, p + 8 * v, sizeof r);
+                acc[v] += u[i] * r;
+            }
+        for (size_t l = 0; l < PANEL && j0 + l < d; l++) z[j0 + l] = acc[l / 8][l % 8];
     }
 }
 
@@ -110,7 +127,7 @@ void cr_topic_free(cr_topic *topic)
     if (topic == NULL) return;
     free(topic->centre);
     free(topic->store);
-    free(topic->factor);
+    free(topic->panels);
     free(topic->mz);
     free(topic->grid0);
     free(topic->grid1);
@@ -144,20 +161,21 @@ int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const flo
     t->d = d; t->s = s; t->k = k; t->c = c; t->g0 = g0; t->g1 = g1;
     t->centre = copy_of(centre, dd * sizeof(float));
     t->store = copy_of(store, (size_t)s * dd * sizeof(float));
-    t->factor = malloc(tri * sizeof(float));
+    t->panels = calloc(panel_floats(dd), sizeof(float));
     t->mz = malloc((size_t)c * dd * sizeof(float));
     t->grid0 = copy_of(grid0, (size_t)g0 * sizeof(double));
     t->grid1 = copy_of(grid1, (size_t)g1 * sizeof(double));
     double *acc = malloc(dd * sizeof(double));
-    if (!t->centre || !t->store || !t->factor || !t->mz || !t->grid0 || !t->grid1 || !acc) {
+    if (!t->centre || !t->store || !t->panels || !t->mz || !t->grid0 || !t->grid1 || !acc) {
         free(acc);
         cr_topic_free(t);
         return CR_ERR_NOMEM;
     }
-    { /* rows of the lower triangle (L[i][0..i]) to its columns (L[j..d-1][j]) */
-        size_t at = 0;
-        for (size_t j = 0; j < dd; j++)
-            for (size_t i = j; i < dd; i++) t->factor[at++] = factor[i * (i + 1) / 2 + j];
+    { /* rows of the lower triangle (L[i][0..i]) to the panels (zeros from calloc elsewhere) */
+        float *p = t->panels;
+        for (size_t j0 = 0; j0 < dd; j0 += PANEL)
+            for (size_t i = j0; i < dd; i++, p += PANEL)
+                for (size_t l = 0; l < PANEL && j0 + l <= i; l++) p[l] = factor[i * (i + 1) / 2 + j0 + l];
     }
     for (int32_t j = 0; j < c; j++) {
         const float *m = means + (size_t)j * dd;
@@ -206,7 +224,7 @@ static double neighbour_score(const cr_topic *t, const float *u, float *z, float
 static double mahalanobis_score(const cr_topic *t, const float *u, float *z)
 {
     size_t d = (size_t)t->d;
-    tri_times(u, t->factor, d, z);
+    tri_times(u, t->panels, d, z);
     float nearest = INFINITY;
     for (int32_t j = 0; j < t->c; j++) {
         float dist = sqdist16(z, t->mz + (size_t)j * d, d);
