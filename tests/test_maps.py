@@ -17,6 +17,7 @@ from cactus_router.embedders.hashing import HashEmbedder
 from cactus_router.errors import ArgumentError
 from cactus_router.maps import KNNPrior, fit_knn_prior
 from cactus_router.routing import Pipeline, RouteRequest
+from cactus_router.routing.explain import explain
 from cactus_router.training import train
 
 
@@ -108,6 +109,10 @@ def test_a_profile_with_a_map_routes_by_the_maps_errors(beta):
     assert dict(d.ranking) == pytest.approx(expected, abs=1e-3)
     assert d.model == min(expected, key=expected.get)
     assert d.cluster == 1  # the cluster rule still gives the cluster
+    terms = {t.model: t for t in explain(pipe, near_b, RouteRequest(), 0.0, 2).terms}
+    assert terms["m0"].expected_error == pytest.approx(err_a, abs=1e-3)
+    assert terms["m1"].expected_error == pytest.approx(err_b, abs=1e-3)
+    assert terms["m0"].cluster_error_rate == 0.5
     # without the map both models err 0.5 and the cheaper one wins
     assert Pipeline(replace(p, map=None)).decide(near_b, RouteRequest(), 0.0).model == "m0"
 
