@@ -64,7 +64,9 @@ class KNNPrior:
         """(n, M) predicted error of each model on each embedding, given the cluster rule's (n, M) errors."""
         store: np.ndarray = self._v32  # type: ignore[attr-defined]
         scores: np.ndarray = self._s64  # type: ignore[attr-defined]
-        sims = unit(np.atleast_2d(x).astype(np.float32)) @ store.T
+        q = unit(np.atleast_2d(x).astype(np.float32))
+        # one row: einsum, not BLAS, whose threads cost milliseconds on a busy machine (benchmarks/map_cost.py)
+        sims = np.einsum("d,nd->n", q[0], store)[None, :] if len(q) == 1 else q @ store.T
         k = self.k
         near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.broadcast_to(
             np.arange(sims.shape[1]), sims.shape)
