@@ -44,8 +44,10 @@ from cactus_router import Router  # noqa: E402
 from cactus_router.data import RoutingRow, score_matrix  # noqa: E402
 from cactus_router.embedders import DEFAULT_EMBEDDER, CallableEmbedder, Embedder, get_embedder  # noqa: E402
 from cactus_router.evaluation.baselines import KNNRouter, LogisticRouter, pick, picks  # noqa: E402
+from cactus_router.maps import fit_knn_prior  # noqa: E402
 from cactus_router.metrics import LAMBDA_GRID, area, choices_curve, cost_matrix, resample_counts, resampled_figures  # noqa: E402
 from cactus_router.training import SELECTION_LAMBDAS, error_rates, fit_kmeans, train  # noqa: E402
+from cactus_router.training.maps import KNN_PRIOR_GRID  # noqa: E402
 
 FOLDS = 3
 
@@ -98,22 +100,21 @@ class MLPQuality:
         return np.asarray(np.clip(h @ self.w2_ + self.b2_, 0.0, 1.0))
 
 
-class KNNPrior:
-    """kNN's mean score, shrunk toward the cluster rule's quality as if ``beta`` extra neighbours had it."""
+class KNNPriorQuality:
+    """The shipped knn-prior map (``cactus_router.maps``) as a quality predictor, over its own cluster rule."""
 
     name = "knn-prior"
 
     def __init__(self, k: int, beta: float, cluster: ClusterQuality) -> None:
         self.k, self.beta, self.cluster = k, beta, cluster
 
-    def fit(self, x: np.ndarray, scores: np.ndarray) -> KNNPrior:
-        self.knn_ = KNNRouter(self.k).fit(x, scores)
+    def fit(self, x: np.ndarray, scores: np.ndarray) -> KNNPriorQuality:
+        self.map_ = fit_knn_prior(x, scores, self.k, self.beta)
         self.prior_ = replace_fit(self.cluster, x, scores)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        k = min(self.k, len(self.knn_.embeddings_))
-        return (k * self.knn_.predict(x) + self.beta * self.prior_.predict(x)) / (k + self.beta)
+        return np.asarray(1.0 - self.map_.errors(x, 1.0 - self.prior_.predict(x)))
 
 
 class Ensemble:
@@ -231,6 +232,18 @@ def scoring_us(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, costs
     return float(np.median(ms)), float(np.percentile(ms, 99))
 
 
+def route_us(router: Router, x32: np.ndarray) -> tuple[float, float]:
+    """Median and p99 microseconds of ``Router.route_embedding`` (policies included), one embedding at a time."""
+    for v in x32[:20]:
+        router.route_embedding(v)
+    us = []
+    for v in x32:
+        t0 = time.perf_counter()
+        router.route_embedding(v)
+        us.append((time.perf_counter() - t0) * 1e6)
+    return float(np.median(us)), float(np.percentile(us, 99))
+
+
 def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
     """The markdown rows of one source."""
     src = sources.load(name)
@@ -244,7 +257,8 @@ def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
     emb = cached(embedder, [r.prompt for r in train_rows + test_rows], np.vstack([x_tr, x_te]).astype(np.float32))
     print(f"{name}: training the cluster rule on {len(train_rows)} rows", file=sys.stderr, flush=True)
     plain = [RoutingRow(r.prompt, r.scores, r.task, r.id) for r in train_rows]
-    profile = train(plain, [{"id": m, "cost": c} for m, c in costs_by_model.items()], embedder=emb, seed=0)
+    auto = train(plain, [{"id": m, "cost": c} for m, c in costs_by_model.items()], embedder=emb, seed=0)
+    profile = replace(auto, map=None)  # the cluster rule: the same K, smoothing and temperature
     sm, t = float(profile.training["smoothing"]), float(profile.routing.temperature)
     cluster = ClusterQuality(profile.k, sm, t)
     print(f"{name}: cross-validating the learned maps", file=sys.stderr, flush=True)
@@ -254,7 +268,7 @@ def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
         "knn": [KNNRouter(k) for k in (20, 80, 320)],
         "logistic": [LogisticRouter(c, seed) for c in (0.1, 1.0, 10.0)],
         "mlp": [MLPQuality(a, seed=seed) for a in (1e-3, 1e-1, 1.0)],
-        "knn-prior": [KNNPrior(k, b, cluster) for k in (20, 80) for b in (10.0, 40.0)],
+        "knn-prior": [KNNPriorQuality(k, b, cluster) for k, b in KNN_PRIOR_GRID],
     }
     for method, grid in grids.items():
         best, a, _ = choose(grid, x_tr, s_tr, costs, 0)
@@ -271,23 +285,23 @@ def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
     curves["oracle"] = picks(s_te, costs)
     diffs = paired(curves, s_te, c_te, resamples, seed)
     lam = profile.routing.lam()
-    router = Router(profile, emb, allow_embedder_mismatch=True)
     x32 = np.ascontiguousarray(x_te[:500], dtype=np.float32)
-    for v in x32[:20]:
-        router.route_embedding(v)
-    us = []
-    for v in x32:
-        t0 = time.perf_counter()
-        router.route_embedding(v)
-        us.append((time.perf_counter() - t0) * 1e6)
-    timing = {"cluster": (float(np.median(us)), float(np.percentile(us, 99)))}
-    timing.update({m: scoring_us(f.predict, x_te[:500], costs, lam) for m, f in fitted.items() if m != "cluster"})
+    timing = {"cluster": route_us(Router(profile, emb, allow_embedder_mismatch=True), x32),
+              "knn-prior": route_us(Router(replace(profile, map=fitted["knn-prior"].map_), emb,
+                                           allow_embedder_mismatch=True), x32)}
+    timing.update({m: scoring_us(f.predict, x_te[:500], costs, lam) for m, f in fitted.items() if m not in timing})
+    picked = auto.training["map"]["method"]
+    curves["auto"] = router_choices(auto, emb, x_te)
+    diffs["auto"] = paired({"cluster": curves["cluster"], "auto": curves["auto"]}, s_te, c_te, resamples, seed)["auto"]
+    chosen["auto"] = (auto, max(auto.training["map"]["cv_area"].values()))
     lines = []
-    for m in ("cluster", "knn", "logistic", "mlp", "knn-prior", "ensemble", "task-told", "oracle"):
+    for m in ("cluster", "knn", "logistic", "mlp", "knn-prior", "ensemble", "auto", "task-told", "oracle"):
         d, lo, hi = diffs[m]
         test_area = area(choices_curve(curves[m], s_te, c_te))
         cv = f"{chosen[m][1]:.4f}" if m in chosen else ""
-        setting = repr_of(chosen[m][0]) if m in chosen else ""
+        setting = repr_of(chosen[m][0]) if m in chosen and m != "auto" else ""
+        if m == "auto":
+            setting = f"train --method auto: {picked}"
         if m == "cluster":
             setting = f"K={profile.k}, smoothing={sm:g}, T={t:g}"
         brier = f"{np.mean((preds[m] - s_te) ** 2):.4f}" if m in preds else (
@@ -311,8 +325,10 @@ def main() -> int:
     for name in args.sources:
         for line in run(name, embedder, args.seed, args.bootstrap):
             print(line, flush=True)
-    print("\nscoring: one embedding at a time, predict + pick in NumPy; cluster: Router.route_embedding (C core, "
-          "policies included). Brier: mean squared error of the predicted scores on the test split.")
+    print("\nscoring: one embedding at a time, predict + pick in NumPy; cluster and knn-prior: "
+          "Router.route_embedding (the shipped scorers, policies included); auto: the profile `train` builds with "
+          "--method auto (its pick named), routed by Router, its CV area the best of its candidates'. "
+          "Brier: mean squared error of the predicted scores on the test split.")
     return 0
 
 

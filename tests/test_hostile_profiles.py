@@ -11,6 +11,7 @@ import copy
 import json
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from cactus_router.cli import cli
 from cactus_router.data import RoutingRow, read_table, write_table
 from cactus_router.embedders import CallableEmbedder
 from cactus_router.embedders.hashing import HashEmbedder
+from cactus_router.maps import fit_knn_prior
 
 DATA = Path(__file__).parent / "data"
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -38,9 +40,13 @@ def _seed_profiles() -> dict[str, dict[str, Any]]:
     plain = json.loads(make_profile(k=3, d=4, m=2, seed=1).to_json())
     fingerprinted = json.loads(make_profile(k=2, d=16, m=3, seed=2, embedder=HashEmbedder(16)).to_json())
     fingerprinted["training"] = {"data": "t.jsonl", "metrics": {"auc": 0.7, "k": [2, 4]}}
+    rng = np.random.default_rng(3)
+    with_map = replace(make_profile(k=3, d=4, m=2, seed=3), map=fit_knn_prior(rng.normal(size=(6, 4)),
+                                                                             rng.random((6, 2)), 2, 3.0))
     return {
         "v1": plain,
         "v1-fingerprint": fingerprinted,
+        "v1-map": json.loads(with_map.to_json()),
         "nordlys": json.loads((DATA / "nordlys_v01.json").read_text(encoding="utf-8")),
         "auroraai": json.loads((DATA / "auroraai.json").read_text(encoding="utf-8")),
     }

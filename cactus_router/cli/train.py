@@ -31,6 +31,10 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
               help="Out-of-distribution check: 'centroid' (similarity threshold), 'topic' (neighbours and "
                    "Mahalanobis), 'auto' (topic when it detects held-out tasks of DATA better), 'none'. "
                    "A MiniLM embedder also gets the unsupported-script check unless 'none'.")
+@click.option("--method", default="auto", show_default=True, type=click.Choice(["auto", "cluster", "knn-prior"]),
+              help="Map from prompt to predicted error: 'cluster' (per-cluster rates), 'knn-prior' (nearest "
+                   "training prompts shrunk toward the cluster rates, stored in the profile), 'auto' (knn-prior "
+                   "when its cross-validated area on DATA beats the cluster rule's).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--tiers", "tiers_file", type=click.Path(dir_okay=False), default=None,
               help="TIERS.jsonl from label-tiers on DATA: store per-cluster tier counts (docs/tiers.md).")
@@ -40,8 +44,8 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Profile file to write.")
 @follow_symlinks_option
 def train(data: str, models: str, queries: str | None, embedder: str, k: str, smoothing: str, temperature: str,
-          ood: str, seed: int, tiers_file: str | None, tiers_from: str | None, tiers_skip: bool, output: str,
-          follow_symlinks: bool) -> None:
+          ood: str, method: str, seed: int, tiers_file: str | None, tiers_from: str | None, tiers_skip: bool,
+          output: str, follow_symlinks: bool) -> None:
     """Train a profile from DATA: JSONL rows {"prompt", "scores": {model: 0..1}, "task"?, "costs"?, "grades"?}.
 
     'auto' settings are chosen by cross-validated area under the deferral curve on DATA.
@@ -69,10 +73,12 @@ def train(data: str, models: str, queries: str | None, embedder: str, k: str, sm
 
         profile = train_profile(rows, models, embedder=embedder, k="auto" if k == "auto" else int(k), seed=seed,
                                 smoothing=smooth_v, temperature=temp_v, progress=progress,
-                                provenance={"data": data, **tier_facts}, tiers=tiers, ood=ood)
+                                provenance={"data": data, **tier_facts}, tiers=tiers, ood=ood,
+                                method=method)
     profile.save(output, follow_symlinks=follow_symlinks)
-    click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}",
-               err=True)
+    mapped = "" if profile.map is None else f", map {profile.map.name}"
+    click.echo(f"wrote {output}: k={profile.k}, {len(profile.models)} models, embedder {profile.embedder.name}"
+               f"{mapped}", err=True)
     left_out = profile.training.get("catalog_models_left_out")
     if left_out:
         click.echo(f"catalog models left out (no row scores them): {', '.join(left_out)}", err=True)

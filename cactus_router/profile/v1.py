@@ -18,6 +18,7 @@ from .._files import read_input, write_atomic
 from .._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from .._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from ..errors import ProfileError
+from ..maps import KNNPrior, map_from_dict
 from ..ood import SCRIPT_CHECK_EMBEDDERS, OODChecks
 from ..tiers.rules import Rule
 from .legacy import parse_legacy
@@ -69,6 +70,9 @@ class Profile:
     policies: tuple[Rule, ...] = ()
     #: The out-of-distribution checks (docs/profile-format.md); None: the similarity threshold only.
     ood: OODChecks | None = field(default=None, repr=False)
+    #: The learned map whose predicted errors replace the cluster rates for the choice
+    #: (``cactus_router.maps``, docs/profile-format.md); None: the cluster rule.
+    map: KNNPrior | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         freeze_arrays(self, centroids=np.float64, cluster_sizes=np.int64)
@@ -94,6 +98,9 @@ class Profile:
             problem = ood_problem(self.ood, self.embedder.name, self.dim, self.routing.ood_threshold)
             if problem:
                 raise ProfileError(problem)
+        if self.map is not None and (self.map.dim, self.map.n_models) != (self.dim, len(self.models)):
+            raise ProfileError(f"the map is for {self.map.dim}-dimensional embeddings and {self.map.n_models} models; "
+                               f"the profile has {self.dim} and {len(self.models)}")
 
     @property
     def k(self) -> int:
@@ -168,6 +175,7 @@ class Profile:
             **({} if self.policy_map is None else {"policy_map": policy_map_dict(self.policy_map)}),
             **({"policies": [r.to_dict() for r in self.policies]} if self.policies else {}),
             **({} if self.ood is None else {"ood": self.ood.to_dict()}),
+            **({} if self.map is None else {"map": self.map.to_dict()}),
             "training": thaw(self.training),
         }
 
@@ -230,6 +238,13 @@ def ood_problem(checks: OODChecks, embedder: str, dim: int, ood_threshold: float
         return (f"$.ood.script reads the MiniLM WordPiece vocabulary, which embedder {embedder!r} does not use; "
                 f"drop it (it applies to {', '.join(sorted(SCRIPT_CHECK_EMBEDDERS))})")
     return None
+
+
+def _parse_map(v: Validator, obj: Any, dim: int, n_models: int) -> KNNPrior:
+    try:
+        return map_from_dict(obj, "$.map", dim, n_models)
+    except ProfileError as exc:
+        raise v.fail("", str(exc)) from None
 
 
 def _parse_ood(v: Validator, obj: Any, embedder: str, dim: int, ood_threshold: float | None) -> OODChecks:
@@ -335,6 +350,7 @@ def _parse_v1(obj: dict[str, Any], what: str) -> Profile:
         policy_map=parse_policy_map(v, obj["policy_map"], ids) if "policy_map" in obj else None,
         policies=parse_policies(v, obj["policies"], ids) if "policies" in obj else (),
         ood=_parse_ood(v, obj["ood"], name, d, parsed_routing.ood_threshold) if "ood" in obj else None,
+        map=_parse_map(v, obj["map"], d, len(models)) if "map" in obj else None,
     )
 
 

@@ -11,10 +11,11 @@ from ..errors import ArgumentError, PolicyError
 from ..profile import Profile
 from .batch import Columns, DecisionBatch
 from .decision import Decision, new_decision
+from .mapped import scorer_for
 from .policies import REGISTRY, RULE_ORDER, OutOfDistribution, Policy, PolicyContext, Tier, rule_policy
 from .policies._base import BatchPolicy
 from .request import RouteRequest
-from .scorer import Eligibility, Scorer
+from .scorer import Eligibility
 
 #: The policies known to keep no reference to the decision they are given, so that the tier
 #: policy may set a tier in place on the pipeline's draft after them (``PolicyContext.draft``).
@@ -58,7 +59,7 @@ class Pipeline:
                 raise ArgumentError(f"{p!r} is not a Policy (a 'name' and an 'apply' method); "
                                     f"known policies: {', '.join(REGISTRY)}")
         self.profile = profile
-        self.scorer = Scorer(profile)
+        self.scorer = scorer_for(profile)
         self.policies = chosen
         self._default_bias = profile.routing.cost_bias
         self._default_lam = profile.routing.lam()

@@ -13,9 +13,11 @@ import numpy as np
 from ..data import RoutingRow, score_matrix
 from ..embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from ..errors import ArgumentError, RoutingTableError
+from ..maps import fit_knn_prior
 from ..profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, TierCounts
 from ..profile.catalog import load_models, model_from_dict
 from ..tiers import check_tier
+from .maps import check_method, choose_map
 from .ood import MODES, choose_ood
 from .rates import Progress, embed_rows, error_rates, fit_kmeans, tier_counts
 from .select import K_CANDIDATES, OOD_QUANTILE, SMOOTHING_CANDIDATES, TEMPERATURE_CANDIDATES, Selection, select
@@ -66,6 +68,7 @@ def train(
     provenance: dict[str, Any] | None = None,
     tiers: Sequence[str | None] | None = None,
     ood: str = "auto",
+    method: str = "auto",
 ) -> Profile:
     """Build a v1 profile from labelled prompts. Deterministic for a given seed.
 
@@ -92,6 +95,10 @@ def train(
             similarity threshold), ``"topic"`` (``cactus_router.ood.TopicDetector`` instead),
             ``"auto"`` (the topic check when it detects held-out tasks better, leave tasks out on
             ``rows``), ``"none"``; all but ``"none"`` add the script check for a MiniLM embedder.
+        method: the map from embedding to predicted error (``cactus_router.maps``): ``"cluster"``
+            (the cluster rates), ``"knn-prior"`` (its best setting by cross-validation, stored as
+            the profile's ``map``), ``"auto"`` (knn-prior when its cross-validated area beats the
+            cluster rule's, else the cluster rule); the choice is recorded in ``training.map``.
 
     ``"auto"`` settings are chosen together by the mean area under the deferral curve over
     ``folds`` cross-validation folds of ``rows`` (never on test data).
@@ -105,6 +112,7 @@ def train(
         raise RoutingTableError("no training rows")
     if ood not in MODES:
         raise ArgumentError(f"ood must be one of {', '.join(MODES)}, got {ood!r}")
+    check_method(method)
     _check_tiers(tiers, len(rows))
     specs, left_out = _models(rows, models)
     scores = score_matrix(rows, [s.id for s in specs])
@@ -120,6 +128,7 @@ def train(
         smoothings=SMOOTHING_CANDIDATES if isinstance(smoothing, str) else [smoothing],
         temperatures=TEMPERATURE_CANDIDATES if isinstance(temperature, str) else [temperature],
     )
+    chosen = choose_map(vectors, scores, costs, sel, method, seed=seed, folds=folds)
     centroids, labels = fit_kmeans(vectors, sel.k, seed)
     rates, counts = error_rates(labels, scores, sel.k, sel.smoothing)
     tasks = [r.task for r in rows]
@@ -127,6 +136,8 @@ def train(
     auto = [n for n, v in (("k", k), ("smoothing", smoothing), ("temperature", temperature)) if v == "auto"]
     facts = _facts(len(rows), sel, folds, seed, auto, tasks, left_out, provenance)
     facts["ood"] = {**checks.facts, **({"similarity_threshold": round(sel.ood_threshold, 6)} if ood != "none" else {})}
+    if method != "cluster":
+        facts["map"] = {"method": chosen.method, "requested": method, "cv_area": chosen.areas}
     threshold = round(sel.ood_threshold, 6) if checks.similarity_threshold else None
     return Profile(
         embedder=EmbedderInfo(emb.name, emb.dim, emb.fingerprint, PROBE_TEXTS, emb.probe_embeddings()),
@@ -138,6 +149,7 @@ def train(
         cluster_tasks=_cluster_tasks(tasks, labels, sel.k),
         tiers=None if tiers is None else TierCounts(tier_counts(labels, tiers, sel.k), sel.smoothing),
         ood=checks.checks,
+        map=None if chosen.setting is None else fit_knn_prior(vectors, scores, *chosen.setting, seed),
     )
 
 

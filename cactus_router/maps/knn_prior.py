@@ -1,0 +1,127 @@
+"""kNN shrunk toward the cluster rule: each model's mean score over a prompt's ``k`` nearest
+training prompts, combined with the cluster rule's quality as if ``beta`` more neighbours had it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ProfileError
+from ..ood._plain import decode_f16, encode_f16, integer, mapping, number, unit
+
+#: Training rows a map stores by default (a seeded sample beyond), and the most a profile may hold.
+DEFAULT_MAX_ROWS = 4096
+MAX_ROWS = 16384
+UNIT_TOLERANCE = 1e-2
+
+
+def cluster_errors(x: np.ndarray, centroids: np.ndarray, rates: np.ndarray, temperature: float) -> np.ndarray:
+    """(n, M) the cluster rule's expected error per model: the nearest centroid's rates (cosine),
+    or their softmax-weighted mean at ``temperature`` > 0."""
+    sims = unit(np.atleast_2d(x).astype(np.float64)) @ unit(centroids).T
+    if temperature == 0:
+        return np.asarray(rates[sims.argmax(axis=1)])
+    z = np.exp((sims - sims.max(axis=1, keepdims=True)) / temperature)
+    return np.asarray((z / z.sum(axis=1, keepdims=True)) @ rates)
+
+
+@dataclass(frozen=True)
+class KNNPrior:
+    """The knn-prior map, stored as data.
+
+    Attributes:
+        vectors: (N, D) float16 unit rows, the training embeddings (a seeded sample past ``DEFAULT_MAX_ROWS``).
+        scores: (N, M) float16 in [0, 1], their scores per model (unscored: the model's mean).
+        k: neighbours averaged (1 <= k <= N).
+        beta: pseudo-neighbours holding the cluster rule's quality (>= 0).
+    """
+
+    vectors: np.ndarray = field(repr=False)
+    scores: np.ndarray = field(repr=False)
+    k: int
+    beta: float
+    name = "knn-prior"
+
+    def __post_init__(self) -> None:
+        for attr in ("vectors", "scores"):
+            a = np.array(getattr(self, attr), dtype=np.float16)
+            a.setflags(write=False)
+            object.__setattr__(self, attr, a)
+        object.__setattr__(self, "_v32", self.vectors.astype(np.float32))
+        object.__setattr__(self, "_s64", self.scores.astype(np.float64))
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def n_models(self) -> int:
+        return int(self.scores.shape[1])
+
+    def errors(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """(n, M) predicted error of each model on each embedding, given the cluster rule's (n, M) errors."""
+        store: np.ndarray = self._v32  # type: ignore[attr-defined]
+        scores: np.ndarray = self._s64  # type: ignore[attr-defined]
+        q = unit(np.atleast_2d(x).astype(np.float32))
+        # one row: einsum, not BLAS, whose threads cost milliseconds on a busy machine (benchmarks/map_cost.py)
+        sims = np.einsum("d,nd->n", q[0], store)[None, :] if len(q) == 1 else q @ store.T
+        k = self.k
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.broadcast_to(
+            np.arange(sims.shape[1]), sims.shape)
+        knn = scores[near].mean(axis=1)
+        quality = (k * knn + self.beta * (1.0 - prior)) / (k + self.beta)
+        return np.asarray(np.clip(1.0 - quality, 0.0, 1.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (the arrays as base64 float16, little-endian)."""
+        return {"method": self.name, "k": self.k, "beta": self.beta, "vectors": encode_f16(self.vectors),
+                "scores": encode_f16(self.scores)}
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str, dim: int, n_models: int) -> KNNPrior:
+        """Validate and load ``to_dict``'s output for ``dim``-dimensional embeddings and ``n_models`` models.
+
+        Raises:
+            ProfileError: a missing or malformed field, named by its JSON path.
+        """
+        d = mapping(obj, path)
+        vectors = decode_f16(d.get("vectors"), f"{path}.vectors", 2, MAX_ROWS)
+        if vectors.shape[1] != dim:
+            raise ProfileError(f"{path}.vectors has {vectors.shape[1]} columns; the profile's embeddings have {dim}")
+        norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
+        if np.any(np.abs(norms - 1.0) > UNIT_TOLERANCE):
+            raise ProfileError(f"{path}.vectors row {int(np.argmax(np.abs(norms - 1.0)))} is not a unit vector")
+        scores = decode_f16(d.get("scores"), f"{path}.scores", 2, MAX_ROWS)
+        if scores.shape != (len(vectors), n_models):
+            raise ProfileError(f"{path}.scores must have shape [{len(vectors)}, {n_models}] (rows, models), "
+                               f"got {list(scores.shape)}")
+        if scores.min() < 0 or scores.max() > 1:
+            raise ProfileError(f"{path}.scores must lie in [0, 1]")
+        k = integer(d.get("k"), f"{path}.k", 1, len(vectors))
+        return cls(vectors, scores, k, number(d.get("beta"), f"{path}.beta", 0.0, 1e6))
+
+
+def map_from_dict(obj: Any, path: str, dim: int, n_models: int) -> KNNPrior:
+    """The map a profile's ``map`` field holds (its ``method`` names the class).
+
+    Raises:
+        ProfileError: an unknown method or a malformed field, named by its JSON path.
+    """
+    method = mapping(obj, path).get("method")
+    if method != KNNPrior.name:
+        raise ProfileError(f"{path}.method must be {KNNPrior.name!r}, got {method!r}")
+    return KNNPrior.from_dict(obj, path, dim, n_models)
+
+
+def fit_knn_prior(x: np.ndarray, scores: np.ndarray, k: int, beta: float, seed: int = 0,
+                  max_rows: int = DEFAULT_MAX_ROWS) -> KNNPrior:
+    """A knn-prior map of training embeddings ``x`` and their (n, M) scores (NaN: unscored, stored
+    as the model's mean), keeping a seeded sample of ``max_rows`` rows when there are more."""
+    filled = np.where(np.isnan(scores), np.nanmean(scores, axis=0), scores)
+    rows = np.arange(len(x))
+    if len(x) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
+    return KNNPrior(unit(np.asarray(x, dtype=np.float64)[rows]), np.clip(filled[rows], 0.0, 1.0), min(k, len(rows)),
+                    float(beta))
