@@ -25,6 +25,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import os
 import random
 import re
 import sys
@@ -161,7 +162,11 @@ def table_row(raw: Mapping[str, Any], large: Mapping[str, Mapping[str, str]]) ->
 def build(raw_path: Path = RAW, responses: Path = RESPONSES) -> str:
     """The table's JSONL text, from the raw outputs and RouteLLM's responses."""
     large = large_rows(responses)
-    lines = [json.dumps(table_row(r, large), ensure_ascii=False) for r in _jsonl(raw_path, "raw outputs")]
+    raws = _jsonl(raw_path, "raw outputs")
+    ids = [r["id"] for r in raws]
+    if len(set(ids)) != len(ids):
+        raise CascadeTableError(f"{raw_path}: question {next(i for i in ids if ids.count(i) > 1)} appears twice")
+    lines = [json.dumps(table_row(r, large), ensure_ascii=False) for r in raws]
     if not lines:
         raise CascadeTableError(f"{raw_path}: no raw outputs yet; run with --generate first")
     return "\n".join(lines) + "\n"
@@ -200,15 +205,18 @@ class SmolChat:
         return out
 
 
-def run(todo: Sequence[dict[str, Any]], raw: Path, threads: int) -> None:
-    """Answer and self-verify every question of ``todo`` not in ``raw`` yet, appending one record each."""
+def run(todo: Sequence[dict[str, Any]], raw: Path, threads: int, shard: tuple[int, int] = (0, 1)) -> None:
+    """Answer and self-verify every question of ``todo`` not in ``raw`` yet, appending one record each.
+
+    ``shard`` (k, m) takes the questions at positions k, k + m, ... so m processes can share the work.
+    """
     done = {r["id"] for r in _jsonl(raw, "raw outputs")} if raw.exists() else set()
     # Two model instances: each keeps its own prefix cache (the verifier's few-shot prompt stays evaluated).
     answerer, verifier = SmolChat(threads), SmolChat(threads)
     answer_gen = CallableGenerator(answerer, model=SMALL)
     verify_gen = CallableGenerator(verifier, model=SMALL)
     for k, q in enumerate(todo):
-        if q["id"] in done:
+        if q["id"] in done or k % shard[1] != shard[0]:
             continue
         start = time.perf_counter()
         ans = answer_gen.generate(q["question"], SamplingParams(temperature=0.0, max_tokens=ANSWER_TOKENS))
@@ -222,9 +230,20 @@ def run(todo: Sequence[dict[str, Any]], raw: Path, threads: int) -> None:
                "verify_prompt_chars": verifier.prompt_chars, "verify_seed": verifier.seed,
                "samples": [c.text for c in samples], "sample_tokens": [c.completion_tokens for c in samples],
                "verification": score.value, "seconds": round(time.perf_counter() - start, 2), "threads": threads}
-        with open(raw, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        line = (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = os.open(raw, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)  # one append: shards writing the same file do not interleave
+        finally:
+            os.close(fd)
         print(f"{k + 1}/{len(todo)} {q['id']} {rec['seconds']} s, verification {score.value}", flush=True)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, m = text.partition("/")
+    if not (k.isdigit() and m.isdigit() and int(k) < int(m)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/M with 0 <= K < M")
+    return int(k), int(m)
 
 
 def main() -> None:
@@ -232,6 +251,8 @@ def main() -> None:
     ap.add_argument("--generate", action="store_true", help="run SmolLM2 on the questions not done yet, then build")
     ap.add_argument("--n", type=int, default=200, help="questions in the sample (--generate)")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (--generate)")
+    ap.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/M",
+                    help="do the sample's questions at positions K, K+M, ... (--generate; run M of them)")
     ap.add_argument("--gsm8k-test", type=Path, default=GSM8K_TEST, help="GSM8K test.jsonl (question, answer)")
     ap.add_argument("--check", action="store_true", help="compare with the committed table instead of writing")
     args = ap.parse_args()
@@ -244,7 +265,7 @@ def main() -> None:
             large = large_rows()
             for q in todo:
                 match_large(q["question"], large, q["id"])
-            run(todo, RAW, threads=args.threads)
+            run(todo, RAW, threads=args.threads, shard=args.shard)
         text = build()
     except CascadeTableError as exc:
         sys.exit(f"error: {exc}")
