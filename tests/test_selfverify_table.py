@@ -46,6 +46,21 @@ def test_gold_agrees_with_mixtral_where_routellm_marks_it_right():
     assert right and same / len(right) >= 0.9
 
 
+#: The final number of 25 of SmolLM2's committed answers, read by eye (a truncated answer: its last number).
+BY_EYE = {"#1243": "18", "#1031": "270000", "#483": "2", "#958": "124", "#795": "50", "#814": "2400",
+          "#1190": "78", "#757": "1", "#167": "48", "#1264": "6", "#648": "4", "#1165": "7.25", "#450": "1.5",
+          "#30": "90", "#834": "10", "#504": "728", "#479": "900", "#752": "280000", "#197": "1000",
+          "#1246": "62", "#1216": "240", "#460": "2", "#1241": "0", "#1051": "2", "#810": "0"}
+
+
+def test_small_answers_are_scored_on_the_number_a_reader_sees():
+    rows = {r.id: r for r in read_verification_table(bst.TABLE)}
+    for short, number in BY_EYE.items():
+        row, raw = rows[f"gsm8k-test-{short}"], next(r for r in _raw() if r["id"] == f"gsm8k-test-{short}")
+        assert extract_answer(row.answers[bst.SMALL], "number") == number, short
+        assert row.scores[bst.SMALL] == float(number == raw["gold"]), short
+
+
 def test_questions_leave_out_contaminated_prompts_and_keep_their_index():
     test = [{"question": f"q{i}", "answer": f"#### {i}"} for i in range(4)]
     qs, excluded = bst.questions(test, ["q1", "not a question"])
