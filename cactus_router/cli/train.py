@@ -10,6 +10,7 @@ import click
 
 from .._files import check_output
 from ..embedders import DEFAULT_EMBEDDER, NAMES
+from ..maps import METHODS
 from ..profile import Profile
 from ._common import auto_number, embedder_option, follow_symlinks_option, output_path
 
@@ -31,7 +32,7 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
               help="Out-of-distribution check: 'centroid' (similarity threshold), 'topic' (neighbours and "
                    "Mahalanobis), 'auto' (topic when it detects held-out tasks of DATA better), 'none'. "
                    "A MiniLM embedder also gets the unsupported-script check unless 'none'.")
-@click.option("--method", default="auto", show_default=True, type=click.Choice(["auto", "cluster", "knn-prior"]),
+@click.option("--method", default="auto", show_default=True, type=click.Choice(METHODS),
               help="Map from prompt to predicted error: 'cluster' (per-cluster rates), 'knn-prior' (nearest "
                    "training prompts shrunk toward the cluster rates, stored in the profile), 'auto' (knn-prior "
                    "when its cross-validated area on DATA beats the cluster rule's).")
