@@ -13,9 +13,12 @@ from cr_workspace import WRITERS, output_path, workspace, writer_args
 
 # The child runs the real console-script entry point with os.fsync held: the temporary file is
 # then written and open, not yet renamed. It says so on stdout and waits for the signal (a slow
-# disk, made deterministic in the test's own child, not in the library).
+# disk, made deterministic in the test's own child, not in the library). The child also takes
+# SIGINT's default handler: started from a background job (nohup cmd &), the test run inherits
+# SIGINT ignored, and so would the child, which is right for a real CLI but not what is tested.
 _CHILD = """
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def held_fsync(fd):
     print("mid-write", flush=True)
     time.sleep(120)
