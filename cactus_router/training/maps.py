@@ -9,11 +9,8 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..maps import METHODS, KNNPrior, fit_knn_prior
-from ..metrics import area, choices_curve, cost_matrix
-from ..profile import Profile
-from ..routing import Pipeline, RouteRequest
 from .rates import error_rates, fit_kmeans
-from .select import SELECTION_LAMBDAS, Selection, candidate_profile, cv_folds
+from .select import SELECTION_LAMBDAS, Selection, candidate_profile, cv_folds, profile_area
 
 #: (k, beta) settings of knn-prior tried by cross-validation.
 KNN_PRIOR_GRID = ((20, 10.0), (20, 40.0), (80, 10.0), (80, 40.0))
@@ -50,16 +47,11 @@ def choose_map(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, se
         base = candidate_profile(cent, rates, costs, sel.temperature)
         for k, beta in KNN_PRIOR_GRID:
             m = fit_knn_prior(embeddings[fit], scores[fit], k, beta, seed)
-            totals[(k, beta)] += _area(replace(base, map=m), embeddings[val], scores[val], costs) / folds
+            mapped = replace(base, map=m)
+            totals[(k, beta)] += profile_area(mapped, embeddings[val], scores[val], costs, SELECTION_LAMBDAS) / folds
     areas.update({f"{KNNPrior.name}(k={k},beta={b:g})": round(a, 6) for (k, b), a in totals.items()})
     best = max(KNN_PRIOR_GRID, key=lambda s: (round(totals[s], 4), -KNN_PRIOR_GRID.index(s)))
     if method == "auto" and not round(totals[best], 4) > round(areas["cluster"], 4):
         return MapChoice("cluster", None, areas)
     return MapChoice(KNNPrior.name, best, areas)
 
-
-def _area(profile: Profile, x: np.ndarray, scores: np.ndarray, costs: np.ndarray) -> float:
-    pipeline = Pipeline(profile)
-    vecs = np.ascontiguousarray(x, dtype=np.float32)
-    choices = [pipeline.decide_many(vecs, RouteRequest(), lam=float(lam)).model_index for lam in SELECTION_LAMBDAS]
-    return area(choices_curve(choices, scores, cost_matrix(len(scores), costs)))

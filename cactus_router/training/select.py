@@ -38,7 +38,14 @@ def deferral_area(centroids: np.ndarray, rates: np.ndarray, costs: np.ndarray, e
                   scores: np.ndarray, temperature: float = 0.0, lambdas: np.ndarray = LAMBDA_GRID) -> float:
     """Area under the deferral curve of the cluster rule on labelled rows (scores complete),
     routed through the same Pipeline as ``Router.route`` (its policies included)."""
-    pipeline = Pipeline(candidate_profile(centroids, rates, costs, temperature))
+    return profile_area(candidate_profile(centroids, rates, costs, temperature), embeddings, scores, costs, lambdas)
+
+
+def profile_area(profile: Profile, embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+                 lambdas: np.ndarray = LAMBDA_GRID) -> float:
+    """Area under the deferral curve of ``profile`` on labelled rows (scores complete), routed
+    through the same Pipeline as ``Router.route``."""
+    pipeline = Pipeline(profile)
     vecs = np.ascontiguousarray(embeddings, dtype=np.float32)
     request = RouteRequest()
     choices = [pipeline.decide_many(vecs, request, lam=float(lam)).model_index for lam in lambdas]
