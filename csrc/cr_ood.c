@@ -70,7 +70,7 @@ CR_OOD_HOT static float sqdist16(const float *a, const float *b, size_t n)
 }
 
 typedef float cr_v8 __attribute__((vector_size(32)));
-enum { PANEL = 32 }; /* columns a panel: four 8-float vectors */
+enum { PANEL = 64 }; /* columns a panel: eight 8-float vectors */
 
 static size_t panel_floats(size_t d)
 {
@@ -85,9 +85,9 @@ CR_OOD_HOT static void tri_times(const float *u, const float *panels, size_t d, 
 {
     const float *p = panels;
     for (size_t j0 = 0; j0 < d; j0 += PANEL) {
-        cr_v8 acc[4] = {{0}}, r;
+        cr_v8 acc[PANEL / 8] = {{0}}, r;
         for (size_t i = j0; i < d; i++, p += PANEL)
-            for (int v = 0; v < 4; v++) {
+            for (int v = 0; v < PANEL / 8; v++) {
                 memcpy(&r, p + 8 * v, sizeof r);
                 acc[v] += u[i] * r;
             }
