@@ -130,3 +130,6 @@ def test_summary_counts_what_the_table_holds():
     assert text.startswith(f"{len(rows)} questions; ")
     assert f"{bst.SMALL} right {right:.0f} " in text and f"{bst.LARGE} right {big:.0f} " in text
     assert f"with a verdict {sum(bst.verdict(s) is not None for r in rows for s in r.samples[bst.SMALL])}/" in text
+    ver = {ok: [r.verification[bst.SMALL] for r in rows if r.scores[bst.SMALL] == ok] for ok in (1.0, 0.0)}
+    pairs = [(a > b) + 0.5 * (a == b) for a in ver[1.0] for b in ver[0.0]]
+    assert f"(AUROC, right against wrong, {sum(pairs) / len(pairs):.3f})" in text

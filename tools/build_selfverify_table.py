@@ -40,6 +40,7 @@ from cactus_router.cascade.signals import self_verification, verdict
 from cactus_router.cascade.table import row_from_obj, row_to_obj
 from cactus_router.errors import CascadeTableError
 from cactus_router.generation import CallableGenerator, Completion, SamplingParams
+from cactus_router.training.ood import auroc
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "gsm8k_selfverify"
@@ -173,7 +174,8 @@ def build(raw_path: Path = RAW, responses: Path = RESPONSES) -> str:
 
 
 def summary(raw_path: Path = RAW, responses: Path = RESPONSES) -> str:
-    """The table's figures in one paragraph: accuracies, parseable verdicts, verification by outcome, wall time."""
+    """The table's figures in one paragraph: accuracies, parseable verdicts, verification by outcome (and
+    how well it separates right from wrong answers), wall time."""
     raws, large = _jsonl(raw_path, "raw outputs"), large_rows(responses)
     right = [extract_answer(r["answer"], "number") == r["gold"] for r in raws]
     big = [match_large(r["question"], large, r["id"])[0] for r in raws]
@@ -184,10 +186,14 @@ def summary(raw_path: Path = RAW, responses: Path = RESPONSES) -> str:
         v = [r["verification"] for r, g in zip(raws, right) if g == ok]
         return f"{sum(v) / len(v):.3f} over {len(v)}" if v else "none"
 
+    def separation() -> str:
+        by = {ok: [r["verification"] for r, g in zip(raws, right) if g == ok] for ok in (True, False)}
+        return f" (AUROC, right against wrong, {auroc(by[True], by[False]):.3f})" if by[True] and by[False] else ""
+
     return (f"{len(raws)} questions; {SMALL} right {sum(right)} ({sum(right) / len(raws):.1%}), "
             f"{LARGE} right {sum(big):.0f} ({sum(big) / len(raws):.1%}); verification samples with a verdict "
             f"{sum(p is not None for p in parsed)}/{len(parsed)} ({sum(p is True for p in parsed)} 'correct'); "
-            f"mean verification where {SMALL} is right {mean_v(True)}, wrong {mean_v(False)}; "
+            f"mean verification where {SMALL} is right {mean_v(True)}, wrong {mean_v(False)}{separation()}; "
             f"wall time {sum(r['seconds'] for r in raws):.0f} s (sum over questions)")
 
 
