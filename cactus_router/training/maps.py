@@ -3,25 +3,58 @@ same folds and lambdas and through the same Pipeline, and the method they choose
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import ArgumentError
-from ..maps import METHODS, KNNPrior, fit_knn_prior
+from ..maps import METHODS, Ensemble, KNNPrior, Logistic, Map, fit_knn_prior, fit_logistic
+from ..profile import Profile
 from .rates import error_rates, fit_kmeans
 from .select import SELECTION_LAMBDAS, Selection, candidate_profile, cv_folds, profile_area
 
 #: (k, beta) settings of knn-prior tried by cross-validation.
 KNN_PRIOR_GRID = ((20, 10.0), (20, 40.0), (80, 10.0), (80, 40.0))
+#: Regularisation C of logistic tried by cross-validation.
+LOGISTIC_GRID = (1.0, 10.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One map setting cross-validation tries: its method, its key in ``training.map.cv_area``, and
+    how it is fitted on (embeddings, scores) with a seed."""
+
+    method: str
+    key: str
+    fit: Callable[[np.ndarray, np.ndarray, int], Map]
+
+
+def knn_prior_setting(k: int, beta: float) -> Setting:
+    return Setting(KNNPrior.name, f"{KNNPrior.name}(k={k},beta={beta:g})",
+                   lambda x, s, seed: fit_knn_prior(x, s, k, beta, seed))
+
+
+def logistic_setting(c: float) -> Setting:
+    return Setting(Logistic.name, f"{Logistic.name}(C={c:g})", lambda x, s, seed: fit_logistic(x, s, c))
+
+
+def ensemble_setting(logistic: Setting, knn: Setting) -> Setting:
+    return Setting(Ensemble.name, f"{Ensemble.name}(cluster,{logistic.key},{knn.key})",
+                   lambda x, s, seed: _ensemble(logistic.fit(x, s, seed), knn.fit(x, s, seed)))
+
+
+def _ensemble(logistic: Map, knn: Map) -> Ensemble:
+    assert isinstance(logistic, Logistic) and isinstance(knn, KNNPrior)
+    return Ensemble(logistic, knn)
 
 
 @dataclass(frozen=True)
 class MapChoice:
-    """The method cross-validation chose (``"cluster"``: no map), its setting, and the evidence."""
+    """The method cross-validation chose (``"cluster"``: no map), its setting (None: no map), and the evidence."""
 
     method: str
-    setting: tuple[int, float] | None
+    setting: Setting | None
     areas: dict[str, float]
 
 
@@ -32,26 +65,56 @@ def check_method(method: str) -> None:
 
 def choose_map(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, sel: Selection, method: str, *,
                seed: int, folds: int) -> MapChoice:
-    """The cluster rule's area (the chosen K, smoothing, temperature) and each knn-prior setting's,
-    as the mean deferral area over the folds ``select`` used; ``auto`` keeps the best (ties: the
-    cluster rule), ``knn-prior`` the best knn-prior setting, ``cluster`` no map."""
+    """The cluster rule's area (the chosen K, smoothing, temperature) and each map setting's, as the
+    mean deferral area over the folds ``select`` used.
+
+    ``knn-prior`` and ``logistic`` keep their best setting; ``ensemble`` combines those two bests
+    with the cluster rule and is cross-validated on the same folds (its members' fold maps reused);
+    ``auto`` keeps the best of the cluster rule and every setting (ties, at 4 decimals: the cluster
+    rule, then the earlier setting); ``cluster`` no map.
+    """
     cluster_key = f"k={sel.k},smoothing={sel.smoothing:g},temperature={sel.temperature:g}"
     areas = {"cluster": sel.areas.get(cluster_key, float("nan"))}
     if method == "cluster":
         return MapChoice("cluster", None, areas)
-    totals = dict.fromkeys(KNN_PRIOR_GRID, 0.0)
+    grids = {KNNPrior.name: [knn_prior_setting(k, b) for k, b in KNN_PRIOR_GRID],
+             Logistic.name: [logistic_setting(c) for c in LOGISTIC_GRID]}
+    needed = [*grids] if method in ("auto", Ensemble.name) else [method]
+    splits: list[tuple[np.ndarray, np.ndarray, Profile]] = []
     for fit, val in cv_folds(len(embeddings), folds, seed):
         val = val[~np.isnan(scores[val]).any(axis=1)]
         cent, labels = fit_kmeans(embeddings[fit], sel.k, seed)
         rates, _ = error_rates(labels, scores[fit], sel.k, sel.smoothing)
-        base = candidate_profile(cent, rates, costs, sel.temperature)
-        for k, beta in KNN_PRIOR_GRID:
-            m = fit_knn_prior(embeddings[fit], scores[fit], k, beta, seed)
-            mapped = replace(base, map=m)
-            totals[(k, beta)] += profile_area(mapped, embeddings[val], scores[val], costs, SELECTION_LAMBDAS) / folds
-    areas.update({f"{KNNPrior.name}(k={k},beta={b:g})": round(a, 6) for (k, b), a in totals.items()})
-    best = max(KNN_PRIOR_GRID, key=lambda s: (round(totals[s], 4), -KNN_PRIOR_GRID.index(s)))
-    if method == "auto" and not round(totals[best], 4) > round(areas["cluster"], 4):
+        splits.append((fit, val, candidate_profile(cent, rates, costs, sel.temperature)))
+    totals: dict[str, float] = {}
+    fold_maps: dict[str, list[Map]] = {}
+    for setting in (s for name in needed for s in grids[name]):
+        fold_maps[setting.key] = [setting.fit(embeddings[fit], scores[fit], seed) for fit, _, _ in splits]
+        totals[setting.key] = _area(fold_maps[setting.key], splits, embeddings, scores, costs)
+    best = {name: _best(grids[name], totals) for name in needed}
+    tried = [s for name in needed for s in grids[name]]
+    if method in ("auto", Ensemble.name):
+        ens = ensemble_setting(best[Logistic.name], best[KNNPrior.name])
+        members = zip(fold_maps[best[Logistic.name].key], fold_maps[best[KNNPrior.name].key])
+        totals[ens.key] = _area([_ensemble(lr, kp) for lr, kp in members], splits, embeddings, scores, costs)
+        best[Ensemble.name] = ens
+        tried.append(ens)
+    areas.update({s.key: round(totals[s.key], 6) for s in tried})
+    if method != "auto":
+        return MapChoice(method, best[method], areas)
+    top = _best(tried, totals)
+    if not round(totals[top.key], 4) > round(areas["cluster"], 4):
         return MapChoice("cluster", None, areas)
-    return MapChoice(KNNPrior.name, best, areas)
+    return MapChoice(top.method, top, areas)
 
+
+def _best(settings: list[Setting], totals: dict[str, float]) -> Setting:
+    """The setting of largest area at 4 decimals (ties: the earlier)."""
+    return max(settings, key=lambda s: (round(totals[s.key], 4), -settings.index(s)))
+
+
+def _area(maps: list[Map], splits: list[tuple[np.ndarray, np.ndarray, Profile]], embeddings: np.ndarray,
+          scores: np.ndarray, costs: np.ndarray) -> float:
+    """The mean over the folds of the area of each fold's cluster rule with its fold's map."""
+    return sum(profile_area(replace(base, map=m), embeddings[val], scores[val], costs, SELECTION_LAMBDAS)
+               for m, (_, val, base) in zip(maps, splits)) / len(splits)
