@@ -16,8 +16,8 @@ from .select import SELECTION_LAMBDAS, Selection, candidate_profile, cv_folds, p
 
 #: (k, beta) settings of knn-prior tried by cross-validation.
 KNN_PRIOR_GRID = ((20, 10.0), (20, 40.0), (80, 10.0), (80, 40.0))
-#: Regularisation C of logistic tried by cross-validation.
-LOGISTIC_GRID = (1.0, 10.0, 100.0)
+#: Regularisation C of logistic tried by cross-validation (the candidates of eval's logistic baseline).
+LOGISTIC_GRID = (0.1, 1.0, 10.0)
 
 
 @dataclass(frozen=True)
