@@ -1,12 +1,12 @@
-"""What a learned map costs per route, against the same profile without it, interleaved in one process.
+"""What a learned map costs per route, against the same profile without one, interleaved in one process.
 
     python benchmarks/map_cost.py [--rounds 15] [--calls 500]
 
-The bundled default profile, and the same profile with each map ``train --method`` can store
-(``cactus_router.maps``), fitted on the LLMRouter training rows it was built from
-(``tools/build_default_profile.py``'s rows, embedded by the default embedder): knn-prior at k 80,
-beta 10 (the largest k it tries; at most 4096 rows stored), logistic at C 10 (C does not change
-the arithmetic), and the ensemble of those two with the cluster rule. Round by round, per call:
+The bundled default profile without its map (the cluster rule), and with each map ``train
+--method`` can store (``cactus_router.maps``), fitted on the LLMRouter training rows it was built
+from (``tools/build_default_profile.py``'s rows, embedded by the default embedder): knn-prior at
+k 80, beta 10 (the largest k it tries; at most 4096 rows stored), logistic at C 10 (C does not
+change the arithmetic), and the ensemble of those two with the cluster rule. Round by round, per call:
 ``route_embedding`` on the test embeddings (median microseconds), ``route_embeddings`` of the
 whole test split (per row), and ``route`` end to end with the default embedder on the test
 prompts of at most 30 words (median and p99 milliseconds over every call of every round).
@@ -44,11 +44,12 @@ def main() -> None:
     scores = score_matrix(rows, list(prof.model_ids))
     knn, logistic = fit_knn_prior(x, scores, 80, 10.0), fit_logistic(x, scores, 10.0)
     maps = {"knn-prior": knn, "logistic": logistic, "ensemble": Ensemble(logistic, knn)}
-    mapped = {f"with a {n} map": Router(replace(prof, map=m), shipped.embedder) for n, m in maps.items()}
+    mapped = {f"{n} map": Router(replace(prof, map=m), shipped.embedder) for n, m in maps.items()}
     vecs = np.ascontiguousarray(sources.embed(shipped.embedder, [r.prompt for r in test]), dtype=np.float32)
     one = [np.ascontiguousarray(v) for v in vecs]
     short = [r.prompt for r in test if len(r.prompt.split()) <= 30]
-    routers = {"without a map (as shipped)": shipped, **mapped}
+    plain = Router(replace(prof, map=None), shipped.embedder)
+    routers = {"cluster rule (no map)": plain, **mapped}
     emb_us: dict[str, list[float]] = {n: [] for n in routers}
     batch_us: dict[str, list[float]] = {n: [] for n in routers}
     e2e_ms: dict[str, list[float]] = {n: [] for n in routers}
@@ -70,7 +71,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 r.route(p)
                 e2e_ms[name].append((time.perf_counter() - t0) * 1e3)
-    base = "without a map (as shipped)"
+    base = "cluster rule (no map)"
     print(f"default profile, {len(one)} LLMRouter test embeddings, knn-prior map of {len(knn.vectors)} rows, "
           f"{args.rounds} interleaved rounds\n")
     print("| profile | route_embedding us (median of rounds) | route_embeddings us per row | route() ms p50 / p99 |")
@@ -81,10 +82,10 @@ def main() -> None:
         print(f"| {name} | {e:.1f} ({e / np.median(emb_us[base]):.2f}x) | "
               f"{b:.1f} ({b / np.median(batch_us[base]):.2f}x) | "
               f"{np.median(e2e_ms[name]):.2f} / {np.percentile(e2e_ms[name], 99):.2f} |")
-    plain = np.asarray(shipped.route_embeddings(vecs).model_index)
+    rule = np.asarray(plain.route_embeddings(vecs).model_index)
     for name, r in mapped.items():
-        same = np.mean(plain == np.asarray(r.route_embeddings(vecs).model_index))
-        print(f"\n{name}: same choice as without on {same:.1%} of the test prompts at the default cost_bias")
+        same = np.mean(rule == np.asarray(r.route_embeddings(vecs).model_index))
+        print(f"\n{name}: same choice as the cluster rule on {same:.1%} of the test prompts at the default cost_bias")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ import pytest
 from cr_factories import chat_and_math_rows, make_profile
 
 from cactus_router import Profile, ProfileError, Router
+from cactus_router.data import RoutingRow
 from cactus_router.embedders import CallableEmbedder
 from cactus_router.embedders.hashing import HashEmbedder
 from cactus_router.errors import ArgumentError
-from cactus_router.maps import METHODS, Ensemble, KNNPrior, Logistic, fit_knn_prior, fit_logistic
+from cactus_router.maps import METHODS, Ensemble, KNNPrior, Logistic, cluster_errors, fit_knn_prior, fit_logistic
 from cactus_router.routing import Pipeline, RouteRequest
 from cactus_router.routing.explain import explain
-from cactus_router.training import train
+from cactus_router.training import add_model, embed_rows, train
 
 MAPS = ("knn-prior", "logistic", "ensemble")
 
@@ -300,3 +301,31 @@ def test_train_refuses_an_unknown_method():
     with pytest.raises(ArgumentError, match="method must be one of"):
         train(_rows(), [{"id": "small", "cost": 1}, {"id": "big", "cost": 5}], embedder=HashEmbedder(64),
               method="mlp")
+
+
+@pytest.mark.parametrize("method", MAPS)
+def test_add_model_grows_the_map_by_the_new_model(method):
+    """logistic: the new row is the fit on the labelled prompts at the map's C; knn-prior: the stored
+    prompts' new column is the model's cluster-rule quality there; the old models are unchanged."""
+    emb = HashEmbedder(64)
+    p = train(_rows(), [{"id": "small", "cost": 1}, {"id": "big", "cost": 5}], embedder=emb, k=2, method=method)
+    labels = [RoutingRow(r.prompt, {"mid": float(i % 3 == 0)}) for i, r in enumerate(chat_and_math_rows(60, 500))]
+    added = add_model(p, labels, "mid", 2.0, embedder=emb).profile
+    old, new = p.map, added.map
+    assert type(new) is type(old) and new.n_models == 3
+    lr_old, lr_new = (old, new) if method == "logistic" else (getattr(old, "logistic", None),
+                                                              getattr(new, "logistic", None))
+    kp_old, kp_new = (old, new) if method == "knn-prior" else (getattr(old, "knn", None), getattr(new, "knn", None))
+    if lr_new is not None:
+        x = embed_rows(emb, [r.prompt for r in labels])
+        want = fit_logistic(x, np.array([[r.scores["mid"]] for r in labels]), lr_old.c)
+        assert np.array_equal(lr_new.weights[:2], lr_old.weights) and np.array_equal(lr_new.weights[2], want.weights[0])
+        assert lr_new.bias[2] == want.bias[0]
+    if kp_new is not None:
+        rates = added.models[2].error_rates[:, None]
+        quality = 1 - cluster_errors(kp_old.vectors.astype(np.float64), added.centroids, rates,
+                                     added.routing.temperature)[:, 0]
+        assert np.array_equal(kp_new.scores[:, :2], kp_old.scores)
+        assert kp_new.scores[:, 2] == pytest.approx(quality, abs=1e-3)
+    assert Profile.from_json(added.to_json()).to_json() == added.to_json()
+    assert Router(added, emb).route("integrate x^2 dx").model in added.model_ids

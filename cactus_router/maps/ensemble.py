@@ -3,6 +3,7 @@ map and a knn-prior map, the last two stored as their data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,12 @@ class Ensemble:
     def errors(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """(n, M) the mean of the three members' predicted errors, given the cluster rule's (n, M) errors."""
         return np.asarray((prior + self.logistic.errors(x, prior) + self.knn.errors(x, prior)) / 3.0)
+
+    def with_model(self, x: np.ndarray, scores: np.ndarray, cluster_quality: Callable[[np.ndarray], np.ndarray]
+                   ) -> Ensemble:
+        """The map with one more model (``add-model``): each member's ``with_model``."""
+        return Ensemble(self.logistic.with_model(x, scores, cluster_quality),
+                        self.knn.with_model(x, scores, cluster_quality))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data: the members' own ``to_dict``, in ``MEMBERS`` order."""

@@ -3,6 +3,7 @@ training prompts, combined with the cluster rule's quality as if ``beta`` more n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,14 @@ class KNNPrior:
         knn = scores[near].mean(axis=1)
         quality = (k * knn + self.beta * (1.0 - prior)) / (k + self.beta)
         return np.asarray(np.clip(1.0 - quality, 0.0, 1.0))
+
+    def with_model(self, x: np.ndarray, scores: np.ndarray, cluster_quality: Callable[[np.ndarray], np.ndarray]
+                   ) -> KNNPrior:
+        """The map with one more model (``add-model``): its score at each stored prompt is
+        ``cluster_quality`` there (its cluster-rule quality; the labelled rows ``x``, ``scores``
+        are other prompts)."""
+        column = np.clip(cluster_quality(self.vectors.astype(np.float64)), 0.0, 1.0)
+        return KNNPrior(self.vectors, np.column_stack([self.scores, column]), self.k, self.beta)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (the arrays as base64 float16, little-endian)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,13 @@ class Logistic:
     def errors(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """(n, M) predicted error of each model on each embedding (the cluster rule's ``prior`` unused)."""
         return np.asarray(1.0 - self.quality(x))
+
+    def with_model(self, x: np.ndarray, scores: np.ndarray, cluster_quality: Callable[[np.ndarray], np.ndarray]
+                   ) -> Logistic:
+        """The map with one more model (``add-model``), fitted at this map's C on its labelled rows
+        ``x`` and their (n,) ``scores`` (``cluster_quality`` unused)."""
+        row = fit_logistic(x, np.asarray(scores, dtype=np.float64).reshape(-1, 1), self.c)
+        return Logistic(np.vstack([self.weights, row.weights]), np.concatenate([self.bias, row.bias]), self.c)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (the arrays as base64 float32, little-endian)."""
