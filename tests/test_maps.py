@@ -20,6 +20,7 @@ from cactus_router.maps import METHODS, Ensemble, KNNPrior, Logistic, cluster_er
 from cactus_router.routing import Pipeline, RouteRequest
 from cactus_router.routing.explain import explain
 from cactus_router.training import add_model, embed_rows, train
+from cactus_router.training.maps import COST_ORDER, one_standard_error
 
 MAPS = ("knn-prior", "logistic", "ensemble")
 
@@ -283,18 +284,40 @@ def test_train_method_forces_the_method(method):
         assert "map" not in p.training
 
 
-def test_train_auto_picks_the_method_with_the_best_cross_validated_area():
+def test_train_auto_takes_the_one_standard_error_rule():
     p = train(_rows(), [{"id": "small", "cost": 1}, {"id": "big", "cost": 5}], embedder=HashEmbedder(64), k=2)
     facts = p.training["map"]
     areas = dict(facts["cv_area"])
     assert list(areas)[0] == "cluster" and len(areas) == 1 + 4 + 3 + 1
     assert {n.split("(")[0] for n in areas} == {"cluster", *MAPS}
-    best = max(areas, key=lambda n: (round(areas[n], 4), -list(areas).index(n)))
-    expected = best.split("(")[0]
+    best = {m: max(v for n, v in areas.items() if n.split("(")[0] == m) for m in ("cluster", *COST_ORDER)}
+    top, se = max(areas.values()), facts["standard_error"]
+    # the recorded areas are rounded to 6 decimals: the choice is the first within se of the best
+    expected = next(m for m in ("cluster", *COST_ORDER) if best[m] >= top - se - 1e-6)
     assert facts["requested"] == "auto" and facts["method"] == expected
     assert (p.map is None) == (expected == "cluster")
     if p.map is not None:
         assert p.map.name == expected
+
+
+@pytest.mark.parametrize(("folds", "expected"), [
+    # the map's mean is ahead by 0.002, within the best's standard error (0.0058): the cluster rule
+    ({"cluster": [0.60, 0.62, 0.64], "logistic(C=1)": [0.61, 0.62, 0.64]}, "cluster"),
+    # ahead by 0.03 with folds that agree: the map
+    ({"cluster": [0.60, 0.61, 0.62], "logistic(C=1)": [0.64, 0.64, 0.64], "ensemble(x)": [0.64, 0.64, 0.64]},
+     "logistic(C=1)"),
+    # two maps both clear of the rule: the one cheaper to store and score, though the other is best
+    ({"cluster": [0.50, 0.50, 0.50], "logistic(C=1)": [0.61, 0.62, 0.63], "ensemble(x)": [0.615, 0.625, 0.635]},
+     "logistic(C=1)"),
+])
+def test_one_standard_error_prefers_the_cheaper_candidate(folds, expected):
+    order = [k for k in ("cluster", "logistic(C=1)", "ensemble(x)") if k in folds]
+    assert one_standard_error(folds, order)[0] == expected
+
+
+def test_one_standard_error_is_the_best_candidates_fold_spread():
+    key, se = one_standard_error({"cluster": [0.5, 0.5, 0.5], "m": [0.6, 0.7, 0.8]}, ["cluster", "m"])
+    assert key == "m" and se == pytest.approx(0.1 / np.sqrt(3))
 
 
 def test_train_refuses_an_unknown_method():

@@ -137,7 +137,8 @@ def train(
     facts = _facts(len(rows), sel, folds, seed, auto, tasks, left_out, provenance)
     facts["ood"] = {**checks.facts, **({"similarity_threshold": round(sel.ood_threshold, 6)} if ood != "none" else {})}
     if method != "cluster":
-        facts["map"] = {"method": chosen.method, "requested": method, "cv_area": chosen.areas}
+        facts["map"] = {"method": chosen.method, "requested": method, "cv_area": chosen.areas,
+                        **({} if chosen.standard_error is None else {"standard_error": chosen.standard_error})}
     threshold = round(sel.ood_threshold, 6) if checks.similarity_threshold else None
     return Profile(
         embedder=EmbedderInfo(emb.name, emb.dim, emb.fingerprint, PROBE_TEXTS, emb.probe_embeddings()),

@@ -3,7 +3,7 @@ same folds and lambdas and through the same Pipeline, and the method they choose
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,6 +18,8 @@ from .select import SELECTION_LAMBDAS, Selection, candidate_profile, cv_folds, p
 KNN_PRIOR_GRID = ((20, 10.0), (20, 40.0), (80, 10.0), (80, 40.0))
 #: Regularisation C of logistic tried by cross-validation (the candidates of eval's logistic baseline).
 LOGISTIC_GRID = (0.1, 1.0, 10.0)
+#: The maps from the least to the most to store and score (auto's one-standard-error rule prefers the first).
+COST_ORDER = (Logistic.name, KNNPrior.name, Ensemble.name)
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,13 @@ def _ensemble(logistic: Map, knn: Map) -> Ensemble:
 
 @dataclass(frozen=True)
 class MapChoice:
-    """The method cross-validation chose (``"cluster"``: no map), its setting (None: no map), and the evidence."""
+    """The method cross-validation chose (``"cluster"``: no map), its setting (None: no map), and the
+    evidence: each candidate's mean area, and for ``auto`` the standard error of the best one's."""
 
     method: str
     setting: Setting | None
     areas: dict[str, float]
+    standard_error: float | None = None
 
 
 def check_method(method: str) -> None:
@@ -70,8 +74,11 @@ def choose_map(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, se
 
     ``knn-prior`` and ``logistic`` keep their best setting; ``ensemble`` combines those two bests
     with the cluster rule and is cross-validated on the same folds (its members' fold maps reused);
-    ``auto`` keeps the best of the cluster rule and every setting (ties, at 4 decimals: the cluster
-    rule, then the earlier setting); ``cluster`` no map.
+    ``cluster`` no map. ``auto`` takes the one-standard-error rule: of the cluster rule and each
+    method's best setting, in the order of what they cost to store and score (the cluster rule,
+    logistic, knn-prior, the ensemble), the first whose mean area is within one standard error
+    (over the folds) of the best mean area. A map has to beat the rule by more than the folds
+    disagree.
     """
     cluster_key = f"k={sel.k},smoothing={sel.smoothing:g},temperature={sel.temperature:g}"
     areas = {"cluster": sel.areas.get(cluster_key, float("nan"))}
@@ -86,26 +93,38 @@ def choose_map(embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray, se
         cent, labels = fit_kmeans(embeddings[fit], sel.k, seed)
         rates, _ = error_rates(labels, scores[fit], sel.k, sel.smoothing)
         splits.append((fit, val, candidate_profile(cent, rates, costs, sel.temperature)))
-    totals: dict[str, float] = {}
+    folds_of: dict[str, list[float]] = {}
     fold_maps: dict[str, list[Map]] = {}
     for setting in (s for name in needed for s in grids[name]):
         fold_maps[setting.key] = [setting.fit(embeddings[fit], scores[fit], seed) for fit, _, _ in splits]
-        totals[setting.key] = _area(fold_maps[setting.key], splits, embeddings, scores, costs)
+        folds_of[setting.key] = _areas(fold_maps[setting.key], splits, embeddings, scores, costs)
+    totals = {key: float(np.mean(a)) for key, a in folds_of.items()}
     best = {name: _best(grids[name], totals) for name in needed}
     tried = [s for name in needed for s in grids[name]]
     if method in ("auto", Ensemble.name):
         ens = ensemble_setting(best[Logistic.name], best[KNNPrior.name])
         members = zip(fold_maps[best[Logistic.name].key], fold_maps[best[KNNPrior.name].key])
-        totals[ens.key] = _area([_ensemble(lr, kp) for lr, kp in members], splits, embeddings, scores, costs)
+        folds_of[ens.key] = _areas([_ensemble(lr, kp) for lr, kp in members], splits, embeddings, scores, costs)
+        totals[ens.key] = float(np.mean(folds_of[ens.key]))
         best[Ensemble.name] = ens
         tried.append(ens)
     areas.update({s.key: round(totals[s.key], 6) for s in tried})
     if method != "auto":
         return MapChoice(method, best[method], areas)
-    top = _best(tried, totals)
-    if not round(totals[top.key], 4) > round(areas["cluster"], 4):
-        return MapChoice("cluster", None, areas)
-    return MapChoice(top.method, top, areas)
+    folds_of["cluster"] = _areas([None] * len(splits), splits, embeddings, scores, costs)
+    key, se = one_standard_error(folds_of, ["cluster", *(best[name].key for name in COST_ORDER)])
+    chosen = {t.key: t for t in tried}.get(key)
+    return MapChoice("cluster" if chosen is None else chosen.method, chosen, areas, round(se, 6))
+
+
+def one_standard_error(folds_of: dict[str, list[float]], order: Sequence[str]) -> tuple[str, float]:
+    """The first of ``order`` whose mean area is within one standard error of the best mean (the
+    best's fold-to-fold standard deviation over the square root of the folds), and that error."""
+    means = {key: float(np.mean(a)) for key, a in folds_of.items()}
+    top = max(means, key=lambda key: means[key])
+    n = len(folds_of[top])
+    se = float(np.std(folds_of[top], ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    return next((k for k in order if means[k] >= means[top] - se), top), se
 
 
 def _best(settings: list[Setting], totals: dict[str, float]) -> Setting:
@@ -113,8 +132,8 @@ def _best(settings: list[Setting], totals: dict[str, float]) -> Setting:
     return max(settings, key=lambda s: (round(totals[s.key], 4), -settings.index(s)))
 
 
-def _area(maps: list[Map], splits: list[tuple[np.ndarray, np.ndarray, Profile]], embeddings: np.ndarray,
-          scores: np.ndarray, costs: np.ndarray) -> float:
-    """The mean over the folds of the area of each fold's cluster rule with its fold's map."""
-    return sum(profile_area(replace(base, map=m), embeddings[val], scores[val], costs, SELECTION_LAMBDAS)
-               for m, (_, val, base) in zip(maps, splits)) / len(splits)
+def _areas(maps: Sequence[Map | None], splits: list[tuple[np.ndarray, np.ndarray, Profile]], embeddings: np.ndarray,
+           scores: np.ndarray, costs: np.ndarray) -> list[float]:
+    """Per fold, the area of the fold's cluster rule with its fold's map (None: the rule alone)."""
+    return [profile_area(replace(base, map=m), embeddings[val], scores[val], costs, SELECTION_LAMBDAS)
+            for m, (_, val, base) in zip(maps, splits)]
