@@ -90,7 +90,8 @@ def report_evaluation(profile: Profile, test, train, test_emb, train_emb, embedd
 def report_add_model(profile: Profile, test, train, test_emb, train_emb, embedder, base: dict) -> None:
     """2. add-model against the full training run (``base``: its curve), model by model."""
     rng = np.random.default_rng(SEED)
-    print(f"\n### add-model versus a full retrain\n\nEach model removed from `default` and added back with "
+    print(f"\n### add-model versus a full retrain\n\nEach model removed from `default`"
+          f"{'' if profile.map is None else ' without its map (the cluster rule)'} and added back with "
           f"`add_model` (centroids unchanged) from {ADD_MODEL_LABELS} random training prompts, or from all "
           f"{len(train)}. Rate gap: mean absolute difference from the full run's per-cluster error rates, weighted "
           f"by cluster size. Test-split curve of the rebuilt profile; the full run's: area {base['area']:.3f}, "
@@ -177,7 +178,11 @@ def main() -> int:
     train_emb = embeddings(embedder, train, "embedding training prompts", args.cache, "train")
 
     s = report_evaluation(profile, test, train, test_emb, train_emb, embedder, args)
-    report_add_model(profile, test, train, test_emb, train_emb, embedder, s["curves"]["cactus-router"])
+    if profile.map is None:
+        report_add_model(profile, test, train, test_emb, train_emb, embedder, s["curves"]["cactus-router"])
+    else:  # a model cannot be taken out of a learned map: compare add-model on the cluster rule alone
+        rule = replace(profile, map=None)
+        report_add_model(rule, test, train, test_emb, train_emb, embedder, curve_of(rule, test, test_emb, embedder))
     report_calibration(profile, test, test_emb, embedder)
     report_hindsight(profile, test, train, test_emb, train_emb)
     print(f"\nSingle-model hull area {s['curves'][SINGLES]['area']:.3f}. Files: {args.out}/ (report.html, "

@@ -11,9 +11,11 @@ method predicts each model's score on a prompt from its embedding and routes by
 - ``knn``, ``logistic``: the baselines ``eval`` runs (``cactus_router.evaluation.baselines``);
 - ``mlp``: one small multi-output MLP (scikit-learn) fitted to the scores with the squared error
   (the Brier score, a proper scoring rule, so its outputs are calibrated in expectation);
-- ``knn-prior``: kNN whose estimate is shrunk toward the cluster rule's, as if ``beta`` more
-  neighbours had the cluster's rates;
-- ``ensemble``: the mean predicted quality of cluster, logistic, mlp and knn-prior;
+- ``knn-prior``, ``logistic-map``, ``ensemble``: the maps ``train --method`` ships
+  (``cactus_router.maps``) at the settings it tries (``cactus_router.training.maps``): kNN shrunk
+  toward the cluster rule as if ``beta`` more neighbours had its rates; per-model logistic
+  regression on the embedding; the mean predicted quality of the cluster rule, the best
+  logistic-map and the best knn-prior;
 - ``task-told``: a router told each test prompt's task (the task's rates on train): a reference.
 
 Two measurements: the mean deferral area over the same 3 cross-validation folds of the training
@@ -44,10 +46,16 @@ from cactus_router import Router  # noqa: E402
 from cactus_router.data import RoutingRow, score_matrix  # noqa: E402
 from cactus_router.embedders import DEFAULT_EMBEDDER, CallableEmbedder, Embedder, get_embedder  # noqa: E402
 from cactus_router.evaluation.baselines import KNNRouter, LogisticRouter, pick, picks  # noqa: E402
-from cactus_router.maps import fit_knn_prior  # noqa: E402
 from cactus_router.metrics import LAMBDA_GRID, area, choices_curve, cost_matrix, resample_counts, resampled_figures  # noqa: E402
 from cactus_router.training import SELECTION_LAMBDAS, error_rates, fit_kmeans, train  # noqa: E402
-from cactus_router.training.maps import KNN_PRIOR_GRID  # noqa: E402
+from cactus_router.training.maps import (  # noqa: E402
+    KNN_PRIOR_GRID,
+    LOGISTIC_GRID,
+    Setting,
+    ensemble_setting,
+    knn_prior_setting,
+    logistic_setting,
+)
 
 FOLDS = 3
 
@@ -100,37 +108,21 @@ class MLPQuality:
         return np.asarray(np.clip(h @ self.w2_ + self.b2_, 0.0, 1.0))
 
 
-class KNNPriorQuality:
-    """The shipped knn-prior map (``cactus_router.maps``) as a quality predictor, over its own cluster rule."""
+class MapQuality:
+    """A shipped map (``cactus_router.maps``) at one ``train --method`` setting as a quality
+    predictor, over its own cluster rule (the prior knn-prior and the ensemble read)."""
 
-    name = "knn-prior"
+    def __init__(self, setting: Setting, cluster: ClusterQuality) -> None:
+        self.setting, self.cluster = setting, cluster
+        self.name = setting.method
 
-    def __init__(self, k: int, beta: float, cluster: ClusterQuality) -> None:
-        self.k, self.beta, self.cluster = k, beta, cluster
-
-    def fit(self, x: np.ndarray, scores: np.ndarray) -> KNNPriorQuality:
-        self.map_ = fit_knn_prior(x, scores, self.k, self.beta)
+    def fit(self, x: np.ndarray, scores: np.ndarray) -> MapQuality:
+        self.map_ = self.setting.fit(x, scores, 0)
         self.prior_ = replace_fit(self.cluster, x, scores)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(1.0 - self.map_.errors(x, 1.0 - self.prior_.predict(x)))
-
-
-class Ensemble:
-    """The mean predicted quality of its members."""
-
-    name = "ensemble"
-
-    def __init__(self, members: Sequence[Any]) -> None:
-        self.members = members
-
-    def fit(self, x: np.ndarray, scores: np.ndarray) -> Ensemble:
-        self.fitted_ = [replace_fit(m, x, scores) for m in self.members]
-        return self
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(np.mean([m.predict(x) for m in self.fitted_], axis=0))
 
 
 def replace_fit(model: Any, x: np.ndarray, scores: np.ndarray) -> Any:
@@ -165,6 +157,8 @@ def choose(candidates: Sequence[Any], x: np.ndarray, scores: np.ndarray, costs: 
 
 
 def repr_of(model: Any) -> str:
+    if isinstance(model, MapQuality):
+        return model.setting.key
     hidden = ("seed", "cluster", "members")
     params = {k: v for k, v in model.__dict__.items() if not k.endswith("_") and k not in hidden}
     return f"{model.name}({', '.join(f'{k}={v:g}' for k, v in params.items())})"
@@ -268,12 +262,13 @@ def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
         "knn": [KNNRouter(k) for k in (20, 80, 320)],
         "logistic": [LogisticRouter(c, seed) for c in (0.1, 1.0, 10.0)],
         "mlp": [MLPQuality(a, seed=seed) for a in (1e-3, 1e-1, 1.0)],
-        "knn-prior": [KNNPriorQuality(k, b, cluster) for k, b in KNN_PRIOR_GRID],
+        "knn-prior": [MapQuality(knn_prior_setting(k, b), cluster) for k, b in KNN_PRIOR_GRID],
+        "logistic-map": [MapQuality(logistic_setting(c), cluster) for c in LOGISTIC_GRID],
     }
     for method, grid in grids.items():
         best, a, _ = choose(grid, x_tr, s_tr, costs, 0)
         chosen[method] = (best, a)
-    ens = Ensemble([cluster, chosen["logistic"][0], chosen["mlp"][0], chosen["knn-prior"][0]])
+    ens = MapQuality(ensemble_setting(chosen["logistic-map"][0].setting, chosen["knn-prior"][0].setting), cluster)
     chosen["ensemble"] = (ens, cv_area(ens, x_tr, s_tr, costs, 0))
     print(f"{name}: test split and bootstrap", file=sys.stderr, flush=True)
     fitted = {m: replace_fit(model, x_tr, s_tr) for m, (model, _) in chosen.items()}
@@ -286,16 +281,17 @@ def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
     diffs = paired(curves, s_te, c_te, resamples, seed)
     lam = profile.routing.lam()
     x32 = np.ascontiguousarray(x_te[:500], dtype=np.float32)
-    timing = {"cluster": route_us(Router(profile, emb, allow_embedder_mismatch=True), x32),
-              "knn-prior": route_us(Router(replace(profile, map=fitted["knn-prior"].map_), emb,
-                                           allow_embedder_mismatch=True), x32)}
+    timing = {"cluster": route_us(Router(profile, emb, allow_embedder_mismatch=True), x32)}
+    timing.update({m: route_us(Router(replace(profile, map=fitted[m].map_), emb, allow_embedder_mismatch=True), x32)
+                   for m in ("knn-prior", "logistic-map", "ensemble")})
     timing.update({m: scoring_us(f.predict, x_te[:500], costs, lam) for m, f in fitted.items() if m not in timing})
     picked = auto.training["map"]["method"]
     curves["auto"] = router_choices(auto, emb, x_te)
     diffs["auto"] = paired({"cluster": curves["cluster"], "auto": curves["auto"]}, s_te, c_te, resamples, seed)["auto"]
     chosen["auto"] = (auto, max(auto.training["map"]["cv_area"].values()))
     lines = []
-    for m in ("cluster", "knn", "logistic", "mlp", "knn-prior", "ensemble", "auto", "task-told", "oracle"):
+    for m in ("cluster", "knn", "logistic", "mlp", "knn-prior", "logistic-map", "ensemble", "auto", "task-told",
+              "oracle"):
         d, lo, hi = diffs[m]
         test_area = area(choices_curve(curves[m], s_te, c_te))
         cv = f"{chosen[m][1]:.4f}" if m in chosen else ""
@@ -325,9 +321,9 @@ def main() -> int:
     for name in args.sources:
         for line in run(name, embedder, args.seed, args.bootstrap):
             print(line, flush=True)
-    print("\nscoring: one embedding at a time, predict + pick in NumPy; cluster and knn-prior: "
-          "Router.route_embedding (the shipped scorers, policies included); auto: the profile `train` builds with "
-          "--method auto (its pick named), routed by Router, its CV area the best of its candidates'. "
+    print("\nscoring: one embedding at a time, predict + pick in NumPy; cluster, knn-prior, logistic-map and "
+          "ensemble: Router.route_embedding (the shipped scorers, policies included); auto: the profile `train` "
+          "builds with --method auto (its pick named), routed by Router, its CV area the best of its candidates'. "
           "Brier: mean squared error of the predicted scores on the test split.")
     return 0
 

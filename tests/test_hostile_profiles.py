@@ -27,7 +27,7 @@ from cactus_router.cli import cli
 from cactus_router.data import RoutingRow, read_table, write_table
 from cactus_router.embedders import CallableEmbedder
 from cactus_router.embedders.hashing import HashEmbedder
-from cactus_router.maps import fit_knn_prior
+from cactus_router.maps import Ensemble, fit_knn_prior, fit_logistic
 
 DATA = Path(__file__).parent / "data"
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -43,10 +43,14 @@ def _seed_profiles() -> dict[str, dict[str, Any]]:
     rng = np.random.default_rng(3)
     with_map = replace(make_profile(k=3, d=4, m=2, seed=3), map=fit_knn_prior(rng.normal(size=(6, 4)),
                                                                              rng.random((6, 2)), 2, 3.0))
+    x, scores = rng.normal(size=(6, 4)), (rng.random((6, 2)) < 0.5).astype(float)
+    with_ensemble = replace(make_profile(k=3, d=4, m=2, seed=4),
+                            map=Ensemble(fit_logistic(x, scores, 1.0), fit_knn_prior(x, scores, 2, 3.0)))
     return {
         "v1": plain,
         "v1-fingerprint": fingerprinted,
         "v1-map": json.loads(with_map.to_json()),
+        "v1-ensemble": json.loads(with_ensemble.to_json()),
         "nordlys": json.loads((DATA / "nordlys_v01.json").read_text(encoding="utf-8")),
         "auroraai": json.loads((DATA / "auroraai.json").read_text(encoding="utf-8")),
     }

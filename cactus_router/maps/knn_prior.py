@@ -3,17 +3,18 @@ training prompts, combined with the cluster rule's quality as if ``beta`` more n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import ProfileError
-from ..ood._plain import decode_f16, encode_f16, integer, mapping, number, unit
+from ..ood._plain import integer, mapping, number, unit
+from ._arrays import decode, encode_array
 
-#: Training rows a map stores by default (a seeded sample beyond), and the most a profile may hold.
+#: Training rows a map stores by default (a seeded sample beyond); at most ``MAX_ROWS``.
 DEFAULT_MAX_ROWS = 4096
-MAX_ROWS = 16384
 UNIT_TOLERANCE = 1e-2
 
 
@@ -74,10 +75,18 @@ class KNNPrior:
         quality = (k * knn + self.beta * (1.0 - prior)) / (k + self.beta)
         return np.asarray(np.clip(1.0 - quality, 0.0, 1.0))
 
+    def with_model(self, x: np.ndarray, scores: np.ndarray, cluster_quality: Callable[[np.ndarray], np.ndarray]
+                   ) -> KNNPrior:
+        """The map with one more model (``add-model``): its score at each stored prompt is
+        ``cluster_quality`` there (its cluster-rule quality; the labelled rows ``x``, ``scores``
+        are other prompts)."""
+        column = np.clip(cluster_quality(self.vectors.astype(np.float64)), 0.0, 1.0)
+        return KNNPrior(self.vectors, np.column_stack([self.scores, column]), self.k, self.beta)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (the arrays as base64 float16, little-endian)."""
-        return {"method": self.name, "k": self.k, "beta": self.beta, "vectors": encode_f16(self.vectors),
-                "scores": encode_f16(self.scores)}
+        return {"method": self.name, "k": self.k, "beta": self.beta, "vectors": encode_array(self.vectors, "float16"),
+                "scores": encode_array(self.scores, "float16")}
 
     @classmethod
     def from_dict(cls, obj: Any, path: str, dim: int, n_models: int) -> KNNPrior:
@@ -87,32 +96,15 @@ class KNNPrior:
             ProfileError: a missing or malformed field, named by its JSON path.
         """
         d = mapping(obj, path)
-        vectors = decode_f16(d.get("vectors"), f"{path}.vectors", 2, MAX_ROWS)
-        if vectors.shape[1] != dim:
-            raise ProfileError(f"{path}.vectors has {vectors.shape[1]} columns; the profile's embeddings have {dim}")
+        vectors = decode(d.get("vectors"), f"{path}.vectors", "float16", (None, dim), "rows, embedding dimensions")
         norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
         if np.any(np.abs(norms - 1.0) > UNIT_TOLERANCE):
             raise ProfileError(f"{path}.vectors row {int(np.argmax(np.abs(norms - 1.0)))} is not a unit vector")
-        scores = decode_f16(d.get("scores"), f"{path}.scores", 2, MAX_ROWS)
-        if scores.shape != (len(vectors), n_models):
-            raise ProfileError(f"{path}.scores must have shape [{len(vectors)}, {n_models}] (rows, models), "
-                               f"got {list(scores.shape)}")
+        scores = decode(d.get("scores"), f"{path}.scores", "float16", (len(vectors), n_models), "rows, models")
         if scores.min() < 0 or scores.max() > 1:
             raise ProfileError(f"{path}.scores must lie in [0, 1]")
         k = integer(d.get("k"), f"{path}.k", 1, len(vectors))
         return cls(vectors, scores, k, number(d.get("beta"), f"{path}.beta", 0.0, 1e6))
-
-
-def map_from_dict(obj: Any, path: str, dim: int, n_models: int) -> KNNPrior:
-    """The map a profile's ``map`` field holds (its ``method`` names the class).
-
-    Raises:
-        ProfileError: an unknown method or a malformed field, named by its JSON path.
-    """
-    method = mapping(obj, path).get("method")
-    if method != KNNPrior.name:
-        raise ProfileError(f"{path}.method must be {KNNPrior.name!r}, got {method!r}")
-    return KNNPrior.from_dict(obj, path, dim, n_models)
 
 
 def fit_knn_prior(x: np.ndarray, scores: np.ndarray, k: int, beta: float, seed: int = 0,

@@ -1,4 +1,5 @@
-"""Plain-data helpers of the out-of-distribution checks: validation with JSON paths, float16 arrays as base64."""
+"""Plain-data helpers of the out-of-distribution checks and the learned maps: validation with JSON
+paths, arrays as base64."""
 
 from __future__ import annotations
 
@@ -58,26 +59,41 @@ def numbers(v: Any, path: str, n: int | None, lo: float, hi: float) -> np.ndarra
     return np.array([number(x, f"{path}[{i}]", lo, hi) for i, x in enumerate(v)], dtype=np.float64)
 
 
+#: Array dtypes the plain data may hold, by name: little-endian bytes.
+DTYPES = {"float16": "<f2", "float32": "<f4"}
+
+
 def encode_f16(a: np.ndarray) -> dict[str, Any]:
     """``{"dtype": "float16", "shape": [...], "base64": ...}``: little-endian float16 bytes."""
-    data = np.ascontiguousarray(a, dtype="<f2").tobytes()
-    return {"dtype": "float16", "shape": list(a.shape), "base64": base64.b64encode(data).decode("ascii")}
+    return encode_array(a, "float16")
 
 
 def decode_f16(obj: Any, path: str, ndim: int, max_rows: int) -> np.ndarray:
-    """Validate and decode ``encode_f16``'s output of ``ndim`` dimensions (the first at most ``max_rows``).
+    """``decode_array`` of float16 data."""
+    return decode_array(obj, path, ndim, max_rows, "float16")
+
+
+def encode_array(a: np.ndarray, dtype: str) -> dict[str, Any]:
+    """``{"dtype": dtype, "shape": [...], "base64": ...}``: little-endian bytes of a ``DTYPES`` dtype."""
+    data = np.ascontiguousarray(a, dtype=DTYPES[dtype]).tobytes()
+    return {"dtype": dtype, "shape": list(a.shape), "base64": base64.b64encode(data).decode("ascii")}
+
+
+def decode_array(obj: Any, path: str, ndim: int, max_rows: int, dtype: str) -> np.ndarray:
+    """Validate and decode ``encode_array``'s output of ``ndim`` dimensions (the first at most ``max_rows``).
 
     Raises:
         ProfileError: a bad dtype, shape, base64 text, byte count, or a non-finite value.
     """
     d = mapping(obj, path)
-    if d.get("dtype") != "float16":
-        raise ProfileError(f"{path}.dtype must be 'float16', got {d.get('dtype')!r}")
+    if d.get("dtype") != dtype:
+        raise ProfileError(f"{path}.dtype must be {dtype!r}, got {d.get('dtype')!r}")
     shape = d.get("shape")
     if not isinstance(shape, list) or len(shape) != ndim:
         raise ProfileError(f"{path}.shape must be a list of {ndim} integers, got {shape!r}")
     dims = [integer(s, f"{path}.shape[{i}]", 1, max_rows if i == 0 else MAX_SIDE) for i, s in enumerate(shape)]
-    size = 2 * int(np.prod(dims))
+    code = np.dtype(DTYPES[dtype])
+    size = code.itemsize * int(np.prod(dims))
     text = d.get("base64")
     if not isinstance(text, str) or len(text) > 4 * (size + 2) // 3 + 4:
         raise ProfileError(f"{path}.base64 must be a string of {size} bytes in base64")
@@ -86,8 +102,8 @@ def decode_f16(obj: Any, path: str, ndim: int, max_rows: int) -> np.ndarray:
     except (binascii.Error, ValueError):
         raise ProfileError(f"{path}.base64 is not valid base64") from None
     if len(raw) != size:
-        raise ProfileError(f"{path}.base64 holds {len(raw)} bytes; shape {dims} of float16 needs {size}")
-    a = np.frombuffer(raw, dtype="<f2").reshape(dims).astype(np.float16)
+        raise ProfileError(f"{path}.base64 holds {len(raw)} bytes; shape {dims} of {dtype} needs {size}")
+    a = np.frombuffer(raw, dtype=code).reshape(dims).astype(code.newbyteorder("="))
     if not np.isfinite(a).all():
         raise ProfileError(f"{path} holds a NaN or infinite value")
     return a

@@ -18,7 +18,7 @@ from .._files import read_input, write_atomic
 from .._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from .._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from ..errors import ProfileError
-from ..maps import KNNPrior, map_from_dict
+from ..maps import Map, map_from_dict
 from ..ood import SCRIPT_CHECK_EMBEDDERS, OODChecks
 from ..tiers.rules import Rule
 from .legacy import parse_legacy
@@ -72,7 +72,7 @@ class Profile:
     ood: OODChecks | None = field(default=None, repr=False)
     #: The learned map whose predicted errors replace the cluster rates for the choice
     #: (``cactus_router.maps``, docs/profile-format.md); None: the cluster rule.
-    map: KNNPrior | None = field(default=None, repr=False)
+    map: Map | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         freeze_arrays(self, centroids=np.float64, cluster_sizes=np.int64)
@@ -240,7 +240,7 @@ def ood_problem(checks: OODChecks, embedder: str, dim: int, ood_threshold: float
     return None
 
 
-def _parse_map(v: Validator, obj: Any, dim: int, n_models: int) -> KNNPrior:
+def _parse_map(v: Validator, obj: Any, dim: int, n_models: int) -> Map:
     try:
         return map_from_dict(obj, "$.map", dim, n_models)
     except ProfileError as exc:

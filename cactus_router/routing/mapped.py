@@ -14,8 +14,9 @@ from ..maps import cluster_errors
 from ..profile import Profile
 from .scorer import Chosen, Eligibility, Scorer
 
-#: Rows scored per C call in a batch (the call's index holds one "cluster" per row).
-BATCH = 256
+#: Rows scored per C call in a batch (the call's index holds one "cluster" per row, so the C code's
+#: similarities cost BATCH^2 per row: 64 routes a cross-validation fold 1.7x as fast as 256 did).
+BATCH = 64
 _ONE = np.ones(1, dtype=np.float32)
 _ONE.setflags(write=False)
 _ONE_BY_ONE = np.ones((1, 1), dtype=np.float32)

@@ -16,6 +16,7 @@ from .._files import input_lines, open_input
 from ..data import MAX_LINE_BYTES, MAX_TABLE_BYTES, RoutingRow, score_matrix
 from ..embedders import Embedder
 from ..errors import ProfileError, RouterError, RoutingTableError
+from ..maps import cluster_errors
 from ..profile import CAPABILITIES, ModelInfo, Profile
 from ..routing import Router
 from .rates import embed_rows, error_rates
@@ -200,7 +201,9 @@ def add_model(
     """Add a model to a profile from labelled prompts, keeping the centroids (no re-clustering).
 
     Each labelled prompt goes to its nearest centroid (the router's assignment); the model's
-    per-cluster error rates and counts are computed there exactly as training computes them.
+    per-cluster error rates and counts are computed there exactly as training computes them. A
+    learned map grows by the model too (each map's ``with_model``: logistic fits its row on these
+    prompts, knn-prior's stored prompts get its cluster-rule quality).
 
     Args:
         rows: labelled prompts; those without a score for ``model_id`` are skipped.
@@ -244,5 +247,8 @@ def add_model(
         "id": model_id, "labels": source, "rows": len(keep), "smoothing": s,
         "assignment": "nearest centroid of the unchanged profile",
     }]
-    updated = replace(profile, models=(*profile.models, new), training=facts)
+    temperature = profile.routing.temperature
+    grown = None if profile.map is None else profile.map.with_model(
+        emb, scores[:, 0], lambda v: 1.0 - cluster_errors(v, profile.centroids, rates, temperature)[:, 0])
+    updated = replace(profile, models=(*profile.models, new), training=facts, map=grown)
     return AddedModel(updated, len(keep), len(rows) - len(keep), int((counts[:, 0] == 0).sum()))

@@ -13,7 +13,6 @@ import numpy as np
 from ..data import RoutingRow, score_matrix
 from ..embedders import DEFAULT_EMBEDDER, PROBE_TEXTS, Embedder, get_embedder
 from ..errors import ArgumentError, RoutingTableError
-from ..maps import fit_knn_prior
 from ..profile import EmbedderInfo, ModelInfo, Profile, RoutingDefaults, TierCounts
 from ..profile.catalog import load_models, model_from_dict
 from ..tiers import check_tier
@@ -96,9 +95,10 @@ def train(
             ``"auto"`` (the topic check when it detects held-out tasks better, leave tasks out on
             ``rows``), ``"none"``; all but ``"none"`` add the script check for a MiniLM embedder.
         method: the map from embedding to predicted error (``cactus_router.maps``): ``"cluster"``
-            (the cluster rates), ``"knn-prior"`` (its best setting by cross-validation, stored as
-            the profile's ``map``), ``"auto"`` (knn-prior when its cross-validated area beats the
-            cluster rule's, else the cluster rule); the choice is recorded in ``training.map``.
+            (the cluster rates), ``"knn-prior"``, ``"logistic"`` or ``"ensemble"`` (that map at its
+            best setting by cross-validation, stored as the profile's ``map``), ``"auto"`` (the best
+            cross-validated area of the cluster rule and every map setting; ties: the cluster
+            rule); the choice is recorded in ``training.map``.
 
     ``"auto"`` settings are chosen together by the mean area under the deferral curve over
     ``folds`` cross-validation folds of ``rows`` (never on test data).
@@ -137,7 +137,8 @@ def train(
     facts = _facts(len(rows), sel, folds, seed, auto, tasks, left_out, provenance)
     facts["ood"] = {**checks.facts, **({"similarity_threshold": round(sel.ood_threshold, 6)} if ood != "none" else {})}
     if method != "cluster":
-        facts["map"] = {"method": chosen.method, "requested": method, "cv_area": chosen.areas}
+        facts["map"] = {"method": chosen.method, "requested": method, "cv_area": chosen.areas,
+                        **({} if chosen.standard_error is None else {"standard_error": chosen.standard_error})}
     threshold = round(sel.ood_threshold, 6) if checks.similarity_threshold else None
     return Profile(
         embedder=EmbedderInfo(emb.name, emb.dim, emb.fingerprint, PROBE_TEXTS, emb.probe_embeddings()),
@@ -149,7 +150,7 @@ def train(
         cluster_tasks=_cluster_tasks(tasks, labels, sel.k),
         tiers=None if tiers is None else TierCounts(tier_counts(labels, tiers, sel.k), sel.smoothing),
         ood=checks.checks,
-        map=None if chosen.setting is None else fit_knn_prior(vectors, scores, *chosen.setting, seed),
+        map=None if chosen.setting is None else chosen.setting.fit(vectors, scores, seed),
     )
 
 
