@@ -5,8 +5,9 @@
     python tools/build_default_profile.py --check --strict   # bytes only
 
 ``--check`` passes when the rebuild is byte for byte the committed file, or, on a CPU whose float
-kernels round differently from the one that built it (onnxruntime and OpenBLAS pick AVX-512, AVX2
-or NEON code by the CPU, and the thread count splits their sums), when it differs only in the last
+kernels round differently from the one that built it (onnxruntime, and OpenBLAS unless
+OPENBLAS_CORETYPE pins it, pick AVX-512, AVX2 or NEON code by the CPU; the thread count splits
+their sums), when it differs only in the last
 digits: every key, string, integer and boolean the same; each JSON float within ``REL`` relative
 (or ``ABS`` absolute) of the committed one; each element of a base64 array within ``ARRAY_REL`` of
 that array's largest magnitude; and the same decision (model, tier, policies applied) for every

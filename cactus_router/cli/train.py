@@ -36,7 +36,8 @@ from ._common import auto_number, embedder_option, follow_symlinks_option, outpu
               help="Map from prompt to predicted error: 'cluster' (per-cluster rates), 'knn-prior' (nearest "
                    "training prompts shrunk toward the cluster rates), 'logistic' (per-model logistic regression "
                    "on the embedding), 'ensemble' (the mean of the cluster rule, logistic and knn-prior), each "
-                   "stored in the profile; 'auto' (the best cross-validated area on DATA; ties: the cluster rule).")
+                   "stored in the profile; 'auto' (the cheapest within one standard error of the best "
+                   "cross-validated area on DATA, the cluster rule first).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--tiers", "tiers_file", type=click.Path(dir_okay=False), default=None,
               help="TIERS.jsonl from label-tiers on DATA: store per-cluster tier counts (docs/tiers.md).")
