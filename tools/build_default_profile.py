@@ -7,11 +7,11 @@
 ``--check`` passes when the rebuild is byte for byte the committed file, or, on a CPU whose float
 kernels round differently from the one that built it (onnxruntime, and OpenBLAS unless
 OPENBLAS_CORETYPE pins it, pick AVX-512, AVX2 or NEON code by the CPU; the thread count splits
-their sums), when it differs only in the last
-digits: every key, string, integer and boolean the same; each JSON float within ``REL`` relative
-(or ``ABS`` absolute) of the committed one; each element of a base64 array within ``ARRAY_REL`` of
-that array's largest magnitude; and the same decision (model, tier, policies applied) for every
-LLMRouter test prompt at cost_bias 0, 0.5 and 1. It says which of the two it found.
+their sums), when it differs only in the last digits: every key, string, integer and boolean the
+same; each JSON float within ``REL`` relative (or ``ABS`` absolute) of the committed one; each
+element of a base64 array within ``ARRAY_REL`` of that array's largest magnitude; and the same
+decision (model, tier, policies applied) for every LLMRouter test prompt at cost_bias 0, 0.5 and
+1. It says which of the two it found.
 
 Models: the 9 scored LLMRouter models; cost = the mean of the input and output price (USD per 1M
 tokens, from default_llm.json): the files hold no per-prompt token counts, and with the same

@@ -96,9 +96,10 @@ def train(
             ``rows``), ``"none"``; all but ``"none"`` add the script check for a MiniLM embedder.
         method: the map from embedding to predicted error (``cactus_router.maps``): ``"cluster"``
             (the cluster rates), ``"knn-prior"``, ``"logistic"`` or ``"ensemble"`` (that map at its
-            best setting by cross-validation, stored as the profile's ``map``), ``"auto"`` (the best
-            cross-validated area of the cluster rule and every map setting; ties: the cluster
-            rule); the choice is recorded in ``training.map``.
+            best setting by cross-validation, stored as the profile's ``map``), ``"auto"`` (the
+            one-standard-error rule over the cross-validated areas: the cluster rule, else the
+            cheapest map within one standard error of the best); the choice is recorded in
+            ``training.map``.
 
     ``"auto"`` settings are chosen together by the mean area under the deferral curve over
     ``folds`` cross-validation folds of ``rows`` (never on test data).
