@@ -41,8 +41,8 @@ def test_faster_is_reported_not_failed(gate):
     assert gate.verdict(0.97, 0.01) == "same"
 
 
-def test_compare_takes_the_ratio_of_medians_and_the_robust_spread(gate):
-    """The ratio is median(work) / median(base); the spread is 1.4826 x MAD / median of the per-round ratios."""
+def test_compare_takes_the_median_ratio_and_the_robust_spread(gate):
+    """The ratio is the median of the per-round ratios; the spread is 1.4826 x their MAD / their median."""
     c = gate.compare([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.1, 1.2, 1.3, 1.4])
     assert c.ratio == pytest.approx(1.2)
     assert c.rounds == pytest.approx((1.0, 1.1, 1.2, 1.3, 1.4))
@@ -51,10 +51,15 @@ def test_compare_takes_the_ratio_of_medians_and_the_robust_spread(gate):
     assert gate.verdict(c.ratio, c.spread) == "same"
 
 
-def test_ratio_is_of_the_medians_not_the_median_of_ratios(gate):
-    """The two differ when the rounds vary; the gate compares the sides' medians."""
-    c = gate.compare([1.0, 2.0, 1.0, 2.0, 1.0], [1.5, 2.0, 1.0, 2.0, 1.0])
-    assert c.ratio == pytest.approx(1.5)
+def test_ratio_is_the_median_of_paired_rounds_not_of_the_medians(gate):
+    """A machine whose speed drifts between rounds puts the sides' medians in different rounds: here
+    13 of 15 rounds are level (the shape of a README-only change's CI run), yet the ratio of the
+    medians is 1.16. The paired ratio is 1.0 and the verdict "same"."""
+    base = [6.9, 8.0, 6.9, 8.0, 6.9, 8.0, 6.9, 8.0, 6.9, 6.9, 8.0, 8.0, 6.9, 8.0, 6.9]
+    work = [8.0, 8.0, 6.9, 8.0, 6.9, 8.0, 6.9, 8.0, 6.9, 8.0, 8.0, 8.0, 6.9, 8.0, 6.9]
+    c = gate.compare(base, work)
+    assert c.work / c.base == pytest.approx(8.0 / 6.9)
+    assert c.ratio == pytest.approx(1.0) and gate.verdict(c.ratio, c.spread) == "same"
 
 
 def test_noise_common_to_both_sides_cancels(gate):
