@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._frozen import freeze_arrays
 from ..errors import ProfileError
 from ..ood._plain import integer, mapping, number, unit
 from ._arrays import decode, encode_array
@@ -46,10 +47,7 @@ class KNNPrior:
     name = "knn-prior"
 
     def __post_init__(self) -> None:
-        for attr in ("vectors", "scores"):
-            a = np.array(getattr(self, attr), dtype=np.float16)
-            a.setflags(write=False)
-            object.__setattr__(self, attr, a)
+        freeze_arrays(self, vectors=np.float16, scores=np.float16)
         object.__setattr__(self, "_v32", self.vectors.astype(np.float32))
         object.__setattr__(self, "_s64", self.scores.astype(np.float64))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._frozen import freeze_arrays
 from ..ood._plain import mapping, number, unit
 from ._arrays import decode, encode_array
 
@@ -34,10 +35,7 @@ class Logistic:
     name = "logistic"
 
     def __post_init__(self) -> None:
-        for attr in ("weights", "bias"):
-            a = np.array(getattr(self, attr), dtype=np.float32)
-            a.setflags(write=False)
-            object.__setattr__(self, attr, a)
+        freeze_arrays(self, weights=np.float32, bias=np.float32)
         object.__setattr__(self, "_w64", self.weights.astype(np.float64))
         object.__setattr__(self, "_b64", self.bias.astype(np.float64))
 

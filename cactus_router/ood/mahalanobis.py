@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._frozen import freeze_arrays
 from ..errors import ProfileError
 from ._plain import as_matrix, decode_f16, encode_f16, mapping
 
@@ -34,10 +35,7 @@ class TiedMahalanobis:
     factor: np.ndarray = field(repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("means", "factor"):
-            a = np.array(getattr(self, name), dtype=np.float16)
-            a.setflags(write=False)
-            object.__setattr__(self, name, a)
+        freeze_arrays(self, means=np.float16, factor=np.float16)
         d = self.dim
         if self.factor.shape != (d * (d + 1) // 2,):
             raise ProfileError(f"the Cholesky factor holds {self.factor.size} values; a {d}-dimension triangle "

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._frozen import freeze_arrays
 from ..errors import ProfileError
 from ._plain import as_matrix, decode_f16, encode_f16, integer, mapping, numbers, unit
 
@@ -44,10 +45,7 @@ class NeighbourStore:
     k: int
 
     def __post_init__(self) -> None:
-        for name, dtype in (("centre", np.float32), ("vectors", np.float16)):
-            a = np.array(getattr(self, name), dtype=dtype)
-            a.setflags(write=False)
-            object.__setattr__(self, name, a)
+        freeze_arrays(self, centre=np.float32, vectors=np.float16)
         object.__setattr__(self, "_store32", self.vectors.astype(np.float32))
 
     @property

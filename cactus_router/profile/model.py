@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._frozen import freeze_arrays
 from ..errors import ArgumentError
 
 CAPABILITIES = frozenset({"text", "tools", "vision", "embed"})
@@ -17,19 +18,6 @@ MAX_COST = 1e12
 MAX_SIZE_MB = 1e9
 MAX_TOKENS_PER_SEC = 1e9
 MAX_CONTEXT_LENGTH = 2**31
-
-
-def _ro(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-def freeze_arrays(obj: Any, **dtypes: Any) -> None:
-    """Replace a frozen dataclass's array fields by read-only copies: learned state is immutable."""
-    for name, dtype in dtypes.items():
-        value = getattr(obj, name)
-        if value is not None:
-            object.__setattr__(obj, name, _ro(np.array(value, dtype=dtype)))
 
 
 def thaw(obj: Any) -> Any:

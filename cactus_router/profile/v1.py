@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._files import read_input, write_atomic
+from .._frozen import freeze_arrays
 from .._json import MAX_PROFILE_BYTES, free_form_problem, loads_limited
 from .._native import MAX_CLUSTERS, MAX_DIM, MAX_MODELS
 from ..errors import ProfileError
@@ -22,7 +23,7 @@ from ..maps import Map, map_from_dict
 from ..ood import SCRIPT_CHECK_EMBEDDERS, OODChecks
 from ..tiers.rules import Rule
 from .legacy import parse_legacy
-from .model import EmbedderInfo, ModelInfo, RoutingDefaults, TierCounts, freeze, freeze_arrays, rounded, thaw
+from .model import EmbedderInfo, ModelInfo, RoutingDefaults, TierCounts, freeze, rounded, thaw
 from .tier_fields import (
     check_tier_fields,
     parse_policies,
