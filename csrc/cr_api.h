@@ -120,13 +120,15 @@ int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const flo
                  const double *grid1, cr_topic **out);
 void cr_topic_free(cr_topic *topic);
 
-/* Floats of scratch cr_topic_familiarity needs (2 d + s). */
+/* Floats of scratch cr_topic_familiarity needs (2 d + s + c). */
 int32_t cr_topic_work_floats(const cr_topic *topic);
 
 /* The familiarity in [0, 1] of n embeddings (n x d row-major, any non-zero norm: each is
- * normalised first) into familiarity[n]. A row whose Mahalanobis rank alone puts it at or above
- * cutoff gets that bound (>= cutoff) instead, its neighbour score skipped: below cutoff every
- * value is exact (cutoff > 0.5: all are). work: cr_topic_work_floats floats of scratch. Stops
- * at the first non-finite or zero row and reports its index in *failed_row (may be NULL). */
+ * normalised first) into familiarity[n]. Below cutoff every value is exact; a row that a cheaper
+ * bound puts at or above cutoff gets that bound (>= cutoff) instead (a lower bound on its
+ * neighbour score, then its Mahalanobis rank alone: csrc/cr_ood.c), so "familiarity < cutoff" is
+ * decided the same (cutoff > 0.5: every value is exact). work: cr_topic_work_floats floats of
+ * scratch. Stops at the first non-finite or zero row and reports its index in *failed_row (may be
+ * NULL). */
 int cr_topic_familiarity(const cr_topic *topic, int32_t n, int32_t d, const float *embeddings, double cutoff,
                          float *work, double *familiarity, int32_t *failed_row);

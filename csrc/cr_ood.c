@@ -6,10 +6,16 @@
  *                    Cholesky factor; mean_j L is computed once, in double, at cr_topic_new;
  *                    u L is computed over L stored as column panels, see tri_times)
  *   rank_g(v)      = np.interp(v, grid_g, linspace(0, 1, len(grid_g)))
- * The Mahalanobis rank is computed first: when it alone puts the familiarity at or above the
- * caller's cutoff (the detector's threshold), the neighbour score is skipped, which is most
- * in-distribution prompts. The NumPy reference is TopicDetector.familiarity_reference; results
- * agree within float tolerance (tests/test_ood_routing.py). */
+ * Below a cutoff (the detector's threshold) every value is exact; at or above it a value may be a
+ * bound >= cutoff, which decides "unseen" the same. Two bounds come first, cheapest first:
+ *   1. a lower bound on the neighbour score: the mean of the k largest dot products with the
+ *      stored rows of the PROBE groups nearest u (each row belongs to the group of its nearest
+ *      unit(mean_j - centre)), a subset of the store, so at most the exact score; when its rank
+ *      alone puts the familiarity at or above the cutoff, nothing else is computed (most
+ *      in-distribution prompts: benchmarks/ood_cost.py counts them);
+ *   2. the Mahalanobis rank alone, when it puts the familiarity at or above the cutoff.
+ * Otherwise both scores are exact. The NumPy reference is TopicDetector.familiarity_reference;
+ * results agree within float tolerance (tests/test_ood_routing.py). */
 
 #include <math.h>
 #include <stddef.h>
@@ -18,17 +24,14 @@
 #include <string.h>
 
 #include "cr_api.h"
-
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(CR_NO_CLONES)
-#define CR_OOD_HOT __attribute__((target_clones("avx2", "default")))
-#else
-#define CR_OOD_HOT
-#endif
+#include "cr_simd.h"
 
 struct cr_topic {
     int32_t d, s, k, c, g0, g1;
     float *centre;  /* d */
-    float *store;   /* s x d, unit rows */
+    float *store;   /* s x d, unit rows, ordered by group (row order does not change the score) */
+    float *groups;  /* c x d: unit(mean_j - centre), or zero when mean_j == centre */
+    int32_t *first; /* c + 1: the store rows of group j are first[j] .. first[j + 1] - 1 */
     float *panels;  /* L as panels of PANEL columns: the panel at column j0 holds rows j0..d-1 of columns
                      * j0..j0+PANEL-1, PANEL floats a row, zero above the diagonal and past column d-1 */
     float *mz;      /* c x d: mean_j L */
@@ -36,40 +39,66 @@ struct cr_topic {
     double *grid1;  /* g1 ascending */
 };
 
-/* 16 independent float accumulators: vectorised without -ffast-math, the same order in both clones. */
-CR_OOD_HOT static float dot16(const float *a, const float *b, size_t n)
-{
-    float acc[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) acc[l] += a[i + l] * b[i + l];
-    for (int w = 8; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-    float s = acc[0];
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-CR_OOD_HOT static float sqdist16(const float *a, const float *b, size_t n)
-{
-    float acc[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) {
-            float t = a[i + l] - b[i + l];
-            acc[l] += t * t;
-        }
-    for (int w = 8; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-    float s = acc[0];
-    for (; i < n; i++) {
-        float t = a[i] - b[i];
-        s += t * t;
-    }
-    return s;
-}
-
 typedef float cr_v8 __attribute__((vector_size(32)));
+enum { ROWS = 4 }; /* rows that share a pass over a: independent sums in flight hide the adds' latency */
+
+/* out[q] = the sum over i < n of a[i] * b[q n + i] (diff 0) or of (a[i] - b[q n + i])^2 (diff 1),
+ * for q < m, in one fixed order: 16 lanes (lane l sums the i = l mod 16 of the whole 16-float
+ * blocks), halved pairwise (lane l += lane l + w for w = 8, 4, 2, 1), then the tail in order.
+ * Every row's order is the same whatever m, so its sum is too. Vectorised without -ffast-math. */
+static inline __attribute__((always_inline)) void block_sums(int diff, int m, const float *a, const float *b,
+                                                             size_t n, float *out)
+{
+    cr_v8 acc[ROWS][2];
+    for (int q = 0; q < m; q++) acc[q][0] = acc[q][1] = (cr_v8){0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        cr_v8 x0, x1, y0, y1;
+        memcpy(&x0, a + i, sizeof x0);
+        memcpy(&x1, a + i + 8, sizeof x1);
+        for (int q = 0; q < m; q++) {
+            memcpy(&y0, b + (size_t)q * n + i, sizeof y0);
+            memcpy(&y1, b + (size_t)q * n + i + 8, sizeof y1);
+            if (diff) {
+                y0 = x0 - y0;
+                y1 = x1 - y1;
+                acc[q][0] += y0 * y0;
+                acc[q][1] += y1 * y1;
+            } else {
+                acc[q][0] += x0 * y0;
+                acc[q][1] += x1 * y1;
+            }
+        }
+    }
+    for (int q = 0; q < m; q++) {
+        const float *row = b + (size_t)q * n;
+        float lane[16];
+        memcpy(lane, &acc[q][0], sizeof acc[q][0]);
+        memcpy(lane + 8, &acc[q][1], sizeof acc[q][1]);
+        for (int w = 8; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) lane[l] += lane[l + w];
+        float sum = lane[0];
+        for (size_t j = i; j < n; j++) {
+            float t = diff ? a[j] - row[j] : a[j];
+            sum += diff ? t * t : t * row[j];
+        }
+        out[q] = sum;
+    }
+}
+
+/* block_sums over `count` rows of n floats, ROWS at a time. */
+CR_HOT static void row_sums(int diff, const float *a, const float *rows, size_t count, size_t n, float *out)
+{
+    size_t r = 0;
+    if (diff) {
+        for (; r + ROWS <= count; r += ROWS) block_sums(1, ROWS, a, rows + r * n, n, out + r);
+        for (; r < count; r++) block_sums(1, 1, a, rows + r * n, n, out + r);
+    } else {
+        for (; r + ROWS <= count; r += ROWS) block_sums(0, ROWS, a, rows + r * n, n, out + r);
+        for (; r < count; r++) block_sums(0, 1, a, rows + r * n, n, out + r);
+    }
+}
+
 enum { PANEL = 64 }; /* columns a panel: eight 8-float vectors */
 
 static size_t panel_floats(size_t d)
@@ -81,7 +110,7 @@ static size_t panel_floats(size_t d)
 
 /* z = u L over the panels: z[j0..j0+31] = sum over the panel's rows i of u[i] * row i, one 8-float
  * accumulator a vector: a broadcast, then a multiply and an add per 8 products. */
-CR_OOD_HOT static void tri_times(const float *u, const float *panels, size_t d, float *z)
+CR_HOT static void tri_times(const float *u, const float *panels, size_t d, float *z)
 {
     const float *p = panels;
     for (size_t j0 = 0; j0 < d; j0 += PANEL) {
@@ -127,6 +156,8 @@ void cr_topic_free(cr_topic *topic)
     if (topic == NULL) return;
     free(topic->centre);
     free(topic->store);
+    free(topic->groups);
+    free(topic->first);
     free(topic->panels);
     free(topic->mz);
     free(topic->grid0);
@@ -139,6 +170,48 @@ static void *copy_of(const void *src, size_t bytes)
     void *p = malloc(bytes ? bytes : 1);
     if (p != NULL) memcpy(p, src, bytes);
     return p;
+}
+
+/* Directions of the groups (unit(mean_j - centre)), and the store's rows copied group by group: a row
+ * joins the group of its largest dot product, the lowest j on ties. */
+static int group_store(cr_topic *t, const float *means, const float *store)
+{
+    size_t d = (size_t)t->d, s = (size_t)t->s, c = (size_t)t->c;
+    int32_t *group = malloc(s * sizeof *group), *next = malloc(c * sizeof *next);
+    float *sims = malloc(c * sizeof *sims);
+    if (group == NULL || next == NULL || sims == NULL) {
+        free(group);
+        free(next);
+        free(sims);
+        return CR_ERR_NOMEM;
+    }
+    for (size_t j = 0; j < c; j++) {
+        float *g = t->groups + j * d;
+        double nn = 0.0;
+        for (size_t i = 0; i < d; i++) {
+            g[i] = means[j * d + i] - t->centre[i];
+            nn += (double)g[i] * (double)g[i];
+        }
+        float inv = nn > 0.0 ? (float)(1.0 / sqrt(nn)) : 0.0f;
+        for (size_t i = 0; i < d; i++) g[i] *= inv;
+    }
+    for (size_t r = 0; r < s; r++) {
+        size_t best = 0;
+        row_sums(0, store + r * d, t->groups, c, d, sims);
+        for (size_t j = 1; j < c; j++)
+            if (sims[j] > sims[best]) best = j;
+        group[r] = (int32_t)best;
+        t->first[best + 1]++;
+    }
+    for (size_t j = 0; j < c; j++) {
+        t->first[j + 1] += t->first[j];
+        next[j] = t->first[j];
+    }
+    for (size_t r = 0; r < s; r++) memcpy(t->store + (size_t)next[group[r]]++ * d, store + r * d, d * sizeof(float));
+    free(group);
+    free(next);
+    free(sims);
+    return CR_OK;
 }
 
 int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const float *store, int32_t c,
@@ -160,13 +233,16 @@ int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const flo
     if (t == NULL) return CR_ERR_NOMEM;
     t->d = d; t->s = s; t->k = k; t->c = c; t->g0 = g0; t->g1 = g1;
     t->centre = copy_of(centre, dd * sizeof(float));
-    t->store = copy_of(store, (size_t)s * dd * sizeof(float));
+    t->store = malloc((size_t)s * dd * sizeof(float));
+    t->groups = malloc((size_t)c * dd * sizeof(float));
+    t->first = calloc((size_t)c + 1, sizeof(int32_t));
     t->panels = calloc(panel_floats(dd), sizeof(float));
     t->mz = malloc((size_t)c * dd * sizeof(float));
     t->grid0 = copy_of(grid0, (size_t)g0 * sizeof(double));
     t->grid1 = copy_of(grid1, (size_t)g1 * sizeof(double));
     double *acc = malloc(dd * sizeof(double));
-    if (!t->centre || !t->store || !t->panels || !t->mz || !t->grid0 || !t->grid1 || !acc) {
+    if (!t->centre || !t->store || !t->groups || !t->first || !t->panels || !t->mz || !t->grid0 || !t->grid1 || !acc
+        || group_store(t, means, store) != CR_OK) {
         free(acc);
         cr_topic_free(t);
         return CR_ERR_NOMEM;
@@ -194,57 +270,99 @@ int cr_topic_new(int32_t d, int32_t s, int32_t k, const float *centre, const flo
 
 int32_t cr_topic_work_floats(const cr_topic *topic)
 {
-    return topic == NULL ? 0 : 2 * topic->d + topic->s;
+    return topic == NULL ? 0 : 2 * topic->d + topic->s + topic->c;
+}
+
+/* z = unit(u - centre), the space the store's rows are compared in. */
+static void centred(const cr_topic *t, const float *u, float *z)
+{
+    size_t d = (size_t)t->d;
+    int finite;
+    for (size_t i = 0; i < d; i++) z[i] = u[i] - t->centre[i];
+    double cn = sumsq_checked(z, d, &finite);
+    float cinv = (float)(1.0 / fmax(sqrt(cn), 1e-12));
+    for (size_t i = 0; i < d; i++) z[i] *= cinv;
+}
+
+/* The mean of the k largest of sims[0..n-1] (n >= k), summed largest first; sims is overwritten. */
+static double top_k_mean(float *sims, size_t n, int32_t k)
+{
+    double top = 0.0;
+    for (int32_t r = 0; r < k; r++) { /* k is small: k passes of selection */
+        size_t best = 0;
+        for (size_t j = 1; j < n; j++)
+            if (sims[j] > sims[best]) best = j;
+        top += (double)sims[best];
+        sims[best] = -INFINITY;
+    }
+    return top / (double)k;
 }
 
 /* The neighbour score of the unit vector u; z (d) and sims (s) are scratch. */
 static double neighbour_score(const cr_topic *t, const float *u, float *z, float *sims)
 {
     size_t d = (size_t)t->d, s = (size_t)t->s;
-    double cn = 0.0;
-    for (size_t i = 0; i < d; i++) {
-        z[i] = u[i] - t->centre[i];
-        cn += (double)z[i] * (double)z[i];
-    }
-    float cinv = (float)(1.0 / fmax(sqrt(cn), 1e-12));
-    for (size_t i = 0; i < d; i++) z[i] *= cinv;
-    for (size_t j = 0; j < s; j++) sims[j] = dot16(z, t->store + j * d, d);
-    double top = 0.0;
-    for (int32_t r = 0; r < t->k; r++) { /* k is small: k passes of selection */
-        size_t best = 0;
-        for (size_t j = 1; j < s; j++)
-            if (sims[j] > sims[best]) best = j;
-        top += (double)sims[best];
-        sims[best] = -INFINITY;
-    }
-    return top / (double)t->k;
+    centred(t, u, z);
+    row_sums(0, z, t->store, s, d, sims);
+    return top_k_mean(sims, s, t->k);
 }
 
-/* Minus the smallest squared distance of u L to the means' images; z (d) is scratch. */
-static double mahalanobis_score(const cr_topic *t, const float *u, float *z)
+/* Groups whose rows the neighbour bound reads (the default profile's 32 groups hold 256 rows: about
+ * 24 read). benchmarks/ood_cost.py counts the test prompts whose familiarity a bound decides. */
+enum { PROBE = 3 };
+
+/* At most the neighbour score of u: the same mean over the rows of the PROBE groups whose
+ * directions are nearest z, a subset of the store with the same dot products, so each of its k
+ * largest is at most the store's (-INFINITY when they hold fewer than k rows). z (d), sims (s)
+ * and near (c) are scratch. */
+static double neighbour_bound(const cr_topic *t, const float *u, float *z, float *sims, float *near)
+{
+    size_t d = (size_t)t->d, c = (size_t)t->c, n = 0;
+    centred(t, u, z);
+    row_sums(0, z, t->groups, c, d, near);
+    for (size_t p = 0; p < PROBE && p < c; p++) {
+        size_t best = 0;
+        for (size_t j = 1; j < c; j++)
+            if (near[j] > near[best]) best = j;
+        near[best] = -INFINITY;
+        size_t rows = (size_t)(t->first[best + 1] - t->first[best]);
+        row_sums(0, z, t->store + (size_t)t->first[best] * d, rows, d, sims + n);
+        n += rows;
+    }
+    return n < (size_t)t->k ? -INFINITY : top_k_mean(sims, n, t->k);
+}
+
+/* Minus the smallest squared distance of u L to the means' images; z (d) and dist (c) are scratch. */
+static double mahalanobis_score(const cr_topic *t, const float *u, float *z, float *dist)
 {
     size_t d = (size_t)t->d;
     tri_times(u, t->panels, d, z);
+    row_sums(1, z, t->mz, (size_t)t->c, d, dist);
     float nearest = INFINITY;
-    for (int32_t j = 0; j < t->c; j++) {
-        float dist = sqdist16(z, t->mz + (size_t)j * d, d);
-        if (dist < nearest) nearest = dist;
-    }
+    for (int32_t j = 0; j < t->c; j++)
+        if (dist[j] < nearest) nearest = dist[j];
     return -(double)nearest;
 }
 
-/* One row: u (d, scratch) receives the unit input; z (d) and sims (s) are scratch. */
+/* One row: u (d, scratch) receives the unit input; z (d), sims (s) and near (c) are scratch. */
 static int familiarity_row(const cr_topic *t, const float *x, double cutoff, float *u, float *z, float *sims,
-                           double *out)
+                           float *near, double *out)
 {
     size_t d = (size_t)t->d;
-    double nn = 0.0;
-    for (size_t i = 0; i < d; i++) nn += (double)x[i] * (double)x[i];
-    if (!isfinite(nn)) return CR_ERR_NONFINITE;
+    int finite;
+    double nn = sumsq_checked(x, d, &finite);
+    if (!finite) return CR_ERR_NONFINITE;
     if (nn == 0.0) return CR_ERR_ZERO_VECTOR;
     float inv = (float)(1.0 / sqrt(nn));
     for (size_t i = 0; i < d; i++) u[i] = x[i] * inv;
-    double r1 = rank_of(mahalanobis_score(t, u, z), t->grid1, t->g1);
+    if (cutoff <= 0.5) { /* else no rank alone can reach it */
+        double r0 = rank_of(neighbour_bound(t, u, z, sims, near), t->grid0, t->g0);
+        if (r0 / 2.0 >= cutoff) { /* familiarity >= r0 / 2: the other rank is >= 0 */
+            *out = r0 / 2.0;
+            return CR_OK;
+        }
+    }
+    double r1 = rank_of(mahalanobis_score(t, u, z, near), t->grid1, t->g1);
     if (r1 / 2.0 >= cutoff) { /* at or above the cutoff whatever the other rank (>= 0) */
         *out = r1 / 2.0;
         return CR_OK;
@@ -260,9 +378,9 @@ int cr_topic_familiarity(const cr_topic *topic, int32_t n, int32_t d, const floa
     if (failed_row != NULL) *failed_row = -1;
     if (n < 0 || d != topic->d) return CR_ERR_SHAPE;
     if (isnan(cutoff)) return CR_ERR_NONFINITE;
-    float *u = work, *z = work + d, *sims = work + 2 * (size_t)d;
+    float *u = work, *z = work + d, *sims = work + 2 * (size_t)d, *near = sims + topic->s;
     for (int32_t r = 0; r < n; r++) {
-        int status = familiarity_row(topic, embeddings + (size_t)r * (size_t)d, cutoff, u, z, sims,
+        int status = familiarity_row(topic, embeddings + (size_t)r * (size_t)d, cutoff, u, z, sims, near,
                                      familiarity + r);
         if (status != CR_OK) {
             if (failed_row != NULL) *failed_row = r;
