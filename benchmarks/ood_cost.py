@@ -7,9 +7,10 @@ round by round in this one process: as shipped (its "ood" checks) and with the c
 similarity threshold it would otherwise hold, ``training.ood`` in the profile, put back). Per round,
 the median microseconds per ``route_embedding`` call of each; the script prints the median over
 rounds and their ratio, and the same for ``route_embeddings`` of the whole test split (per row),
-for the topic score alone in C (``TopicDetector.familiarity_one``) and in NumPy
-(``familiarity_reference`` on one row), so that the C score's worth is measured too. Last, how
-many test prompts each flags and how many decisions the topic check changes at cost_bias 0, 0.5
+for the topic score alone in C (``TopicDetector.familiarity_one``: with the threshold as its
+cutoff, as a route calls it, and with every value exact) and in NumPy (``familiarity_reference``
+on one row), so that the C score's worth is measured too; then how many test prompts a bound
+decides (csrc/cr_ood.c). Last, how many test prompts each flags and how many decisions the topic check changes at cost_bias 0, 0.5
 and 1 (with the quality of each choice, from the test split's scores).
 """
 
@@ -59,6 +60,7 @@ def main() -> None:
         "route_embedding, shipped": lambda i: shipped.route_embedding(rows[i]),
         "route_embedding, without the checks": lambda i: bare.route_embedding(rows[i]),
         "topic score in C": lambda i: topic.familiarity_one(rows[i], topic.threshold),
+        "topic score in C, every value exact": lambda i: topic.familiarity_one(rows[i], 1.0),
         "topic score in NumPy (one row)": lambda i: topic.familiarity_reference(vecs[i : i + 1]),
     }
     batch = {"route_embeddings per row, shipped": shipped, "route_embeddings per row, without the checks": bare}
@@ -83,6 +85,8 @@ def main() -> None:
     for name, us in med.items():
         ref = base["route_embeddings" if name.startswith("route_embeddings") else "route_embedding"]
         print(f"| {name} | {us:.1f} | {us / ref:.2f}x |")
+    early = sum(topic.familiarity_one(v, topic.threshold) != topic.familiarity_one(v, 1.0) for v in rows)
+    print(f"the topic score's familiarity decided by a bound (not computed exactly): {early} of {len(rows)}")
     scores = score_matrix(test, list(prof.model_ids))
     for bias in (0.0, 0.5, 1.0):
         a, b = bare.route_embeddings(vecs, cost_bias=bias), shipped.route_embeddings(vecs, cost_bias=bias)

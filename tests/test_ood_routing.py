@@ -45,14 +45,22 @@ def test_c_familiarity_matches_the_numpy_definition(detector, hash_embedder):
     assert 0 < ref.std()  # the comparison is not between constants
 
 
-def test_the_cutoff_skips_work_without_changing_decisions(detector, hash_embedder):
-    """With a cutoff, values below it are exact and those above it stay above: `unseen` is unchanged."""
-    x = hash_embedder.embed_many(PROMPTS * 3)
+@pytest.mark.parametrize("quantile", [0.1, 0.3, 0.5])
+def test_the_cutoff_skips_work_without_changing_decisions(detector, hash_embedder, quantile):
+    """With a cutoff, values below it are exact and those at or above it stay there (the bounds
+    of csrc/cr_ood.c): `unseen` is unchanged, and some values are bounds, so the bounds ran."""
+    rng = np.random.default_rng(1)
+    words = "the a cat dog sum of two numbers write code python list sort poem river city capital".split()
+    texts = PROMPTS + [" ".join(rng.choice(words, size=int(rng.integers(2, 9)))) for _ in range(200)]
+    x = hash_embedder.embed_many(texts)
     exact = detector.native_familiarity(x)
-    cut = float(np.median(exact))
+    cut = float(np.quantile(exact, quantile))
+    assert 0 < cut <= 0.5  # a bound can decide only below 0.5 (each of the two ranks is at most 1)
     bounded = detector.native_familiarity(x, cut)
     assert np.array_equal(bounded < cut, exact < cut)
-    assert np.allclose(bounded[exact < cut], exact[exact < cut])
+    assert np.array_equal(bounded[exact < cut], exact[exact < cut])
+    assert (bounded <= exact).all() and (bounded != exact).any()
+    assert np.array_equal(detector.native_familiarity(x, 0.51), exact)  # above 0.5: every value exact
 
 
 def test_the_c_score_refuses_zero_and_non_finite_rows(detector):
