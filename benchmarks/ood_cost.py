@@ -10,8 +10,9 @@ rounds and their ratio, and the same for ``route_embeddings`` of the whole test 
 for the topic score alone in C (``TopicDetector.familiarity_one``: with the threshold as its
 cutoff, as a route calls it, and with every value exact) and in NumPy (``familiarity_reference``
 on one row), so that the C score's worth is measured too; then how many test prompts a bound
-decides (csrc/cr_ood.c). Last, how many test prompts each flags and how many decisions the topic check changes at cost_bias 0, 0.5
-and 1 (with the quality of each choice, from the test split's scores).
+decides (csrc/cr_ood.c). Last, how many test prompts each flags and how many decisions the topic
+check changes at cost_bias 0, 0.5 and 1 (with the quality of each choice, from the test split's
+scores).
 """
 
 from __future__ import annotations

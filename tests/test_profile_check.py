@@ -76,7 +76,8 @@ def test_a_changed_decision_differs_even_within_the_tolerance(tmp_path, committe
     """With the tolerance opened wide, a rate that changes which model a prompt gets is still caught."""
     monkeypatch.setattr(bdp, "REL", 1e6)
     changed = copy.deepcopy(committed)
-    chosen = bdp.decisions(bdp.Profile.load(_write(tmp_path, "a.json", committed)), PROMPTS[:1])[0][0]
+    vectors = bdp.get_embedder(bdp.DEFAULT_EMBEDDER).embed_many(PROMPTS[:1])
+    chosen = bdp.decisions(bdp.Profile.load(_write(tmp_path, "a.json", committed)), PROMPTS[:1], vectors)[0][0]
     model = next(m for m in changed["models"] if m["id"] == chosen)
     model["error_rates"] = [0.999] * len(model["error_rates"])
     ok, why = bdp.compare(_write(tmp_path, "a.json", committed), _write(tmp_path, "b.json", changed), PROMPTS)

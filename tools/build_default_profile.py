@@ -34,6 +34,7 @@ import numpy as np
 from cactus_router import Profile, Router
 from cactus_router.data import drop_overlap, read_table
 from cactus_router.embedders import DEFAULT_EMBEDDER, get_embedder
+from cactus_router.routing import RouteRequest
 from cactus_router.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,11 +112,12 @@ def value_drift(old: Any, new: Any, path: str = "$") -> Iterator[tuple[str, floa
         raise ValueError(f"{path}: {old!r} became {new!r}")
 
 
-def decisions(profile: Profile, prompts: list[str]) -> list[tuple[Any, ...]]:
-    """What routing decides for each prompt at each of ``COST_BIASES``: model, tier, policies applied."""
-    router = Router(profile, get_embedder(DEFAULT_EMBEDDER))
-    return [(d.model, d.tier, tuple(a.policy for a in d.applied))
-            for bias in COST_BIASES for d in router.route_many(prompts, cost_bias=bias)]
+def decisions(profile: Profile, prompts: list[str], vectors: np.ndarray) -> list[tuple[Any, ...]]:
+    """What routing decides for each prompt (``vectors``: their embeddings by the default embedder)
+    at each of ``COST_BIASES``: model, tier, policies applied, as ``route_many`` decides them."""
+    pipeline = Router(profile, get_embedder(DEFAULT_EMBEDDER)).pipeline
+    return [(d.model, d.tier, tuple(a.policy for a in d.applied)) for bias in COST_BIASES
+            for d in pipeline.decide_many(vectors, RouteRequest(cost_bias=bias), prompts=prompts)]
 
 
 def compare(committed: Path, fresh: Path, prompts: list[str] | None = None) -> tuple[bool, str]:
@@ -135,7 +137,8 @@ def compare(committed: Path, fresh: Path, prompts: list[str] | None = None) -> t
         return False, f"DIFFERS from {committed}: {path} moved {worst:.3g} times the tolerance"
     if prompts is None:
         prompts = [r.prompt for r in read_table(DATA / "test.json", queries=DATA / "default_query_test.jsonl")]
-    if decisions(Profile.load(committed), prompts) != decisions(Profile.load(fresh), prompts):
+    vectors = np.ascontiguousarray(get_embedder(DEFAULT_EMBEDDER).embed_many(prompts), dtype=np.float32)
+    if decisions(Profile.load(committed), prompts, vectors) != decisions(Profile.load(fresh), prompts, vectors):
         return False, f"DIFFERS from {committed}: a test prompt routes differently"
     return True, (f"identical up to float rounding: {len(drift)} numbers differ in their last digits (at most "
                   f"{worst:.2f} of the tolerance, at {path}); the {len(prompts)} test prompts route the same "
