@@ -288,7 +288,7 @@ def run(name: str, embedder: Embedder, seed: int, resamples: int) -> list[str]:
     picked = auto.training["map"]["method"]
     curves["auto"] = router_choices(auto, emb, x_te)
     diffs["auto"] = paired({"cluster": curves["cluster"], "auto": curves["auto"]}, s_te, c_te, resamples, seed)["auto"]
-    chosen["auto"] = (auto, max(auto.training["map"]["cv_area"].values()))
+    chosen["auto"] = (auto, max(a for key, a in auto.training["map"]["cv_area"].items() if key.split("(")[0] == picked))
     lines = []
     for m in ("cluster", "knn", "logistic", "mlp", "knn-prior", "logistic-map", "ensemble", "auto", "task-told",
               "oracle"):
@@ -323,7 +323,7 @@ def main() -> int:
             print(line, flush=True)
     print("\nscoring: one embedding at a time, predict + pick in NumPy; cluster, knn-prior, logistic-map and "
           "ensemble: Router.route_embedding (the shipped scorers, policies included); auto: the profile `train` "
-          "builds with --method auto (its pick named), routed by Router, its CV area the best of its candidates'. "
+          "builds with --method auto (its pick named), routed by Router, its CV area its pick's. "
           "Brier: mean squared error of the predicted scores on the test split.")
     return 0
 
