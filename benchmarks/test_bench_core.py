@@ -91,6 +91,25 @@ def test_route_embedding_default_reference(benchmark):
               prof.routing.lam(), prof.routing.temperature)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_route_embedding_default_reference_with_topic(benchmark):
+    """The same NumPy rule plus the profile's topic check in NumPy (``familiarity_reference``, which
+    computes both of its scores; the C check stops at a bound when one decides)."""
+    prof, _, vecs = _default()
+    cent = prof.centroids / np.linalg.norm(prof.centroids, axis=1, keepdims=True)
+    costs = np.array([m.cost for m in prof.models])
+    ncost = (costs - costs.min()) / (costs.max() - costs.min())
+    topic = prof.ood.topic
+    args = (cent, prof.error_matrix(), ncost, list(prof.model_ids), vecs[0], prof.routing.lam(),
+            prof.routing.temperature)
+
+    def route():
+        unseen = topic.familiarity_reference(vecs[0])[0] < topic.threshold
+        return numpy_route_soft(*args), unseen
+
+    benchmark(route)
+
+
 def _subsets(ids):
     """Every non-empty subset of the model ids, as allow lists: more than the eligibility cache holds."""
     import itertools
