@@ -7,7 +7,8 @@
 #    package and runs the C-facing pytest suites against it, with libasan preloaded; a positive
 #    control first checks that an overrun is caught in that set-up.
 # 2. Builds fuzz/fuzz_core.c with clang -fsanitize=fuzzer,address,undefined and fuzzes
-#    cr_index_new / cr_route / cr_route_batch / cr_hash_embed for FUZZ_SECONDS (default 90).
+#    cr_index_new / cr_route / cr_route_batch / cr_expected_errors / cr_rank_errors / cr_knn_* /
+#    cr_hash_embed for FUZZ_SECONDS (default 90).
 # 3. Runs the same harness, built without sanitizers, under valgrind over the corpus the
 #    fuzzer grew.
 # Exits non-zero on any finding; bounded in time (about 5-6 minutes on 2 cores, see README).
@@ -96,12 +97,13 @@ step "1/3 pytest (C-facing suites) against the sanitized module"
 run_sanitized -m pytest -q -p no:cacheprovider -x \
     "$REPO/tests/test_core.py" "$REPO/tests/test_router.py" "$REPO/tests/test_concurrency.py" \
     "$REPO/tests/test_hostile_profiles.py" "$REPO/tests/test_hostile_embedders.py" "$REPO/tests/test_policies.py" \
+    "$REPO/tests/test_ood_routing.py" "$REPO/tests/test_maps_native.py" \
     -k "not cli and not tiny_routing_temperature"
 
 # -----------------------------------------------------------------------------------------------
 step "2/3 libFuzzer: fuzz/fuzz_core.c for ${FUZZ_SECONDS}s (clang -fsanitize=fuzzer,address,undefined)"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$CSRC" \
-    fuzz/fuzz_core.c "$CSRC/cr_core.c" "$CSRC/cr_hash.c" -lm -o "$BUILD/fuzz_core"
+    fuzz/fuzz_core.c "$CSRC/cr_core.c" "$CSRC/cr_hash.c" "$CSRC/cr_maps.c" "$CSRC/cr_simd.c" -lm -o "$BUILD/fuzz_core"
 mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
 if ! (cd "$BUILD" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./fuzz_core -max_total_time="$FUZZ_SECONDS" \
         -rss_limit_mb=2048 -timeout=10 -max_len=4096 -print_final_stats=1 \
@@ -111,14 +113,14 @@ if ! (cd "$BUILD" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ./fuzz_core -m
         echo "reproducer $(basename "$a"), base64: $(base64 -w0 "$a")"
     done
     echo "FAIL: the fuzzer found a crash or a broken contract; reproduce with:"
-    echo "  echo BASE64 | base64 -d > crash && clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc fuzz/fuzz_core.c csrc/cr_core.c csrc/cr_hash.c -lm -o fuzz_core && ./fuzz_core crash"
+    echo "  echo BASE64 | base64 -d > crash && clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc fuzz/fuzz_core.c csrc/cr_core.c csrc/cr_hash.c csrc/cr_maps.c csrc/cr_simd.c -lm -o fuzz_core && ./fuzz_core crash"
     exit 1
 fi
 grep -E "^stat::number_of_executed_units|^stat::new_units_added|DONE" "$BUILD/fuzz.log" | tail -3
 
 # -----------------------------------------------------------------------------------------------
 step "3/3 valgrind: the harness without sanitizers over the fuzzer's corpus"
-gcc -g -O1 -std=c99 -DCR_STANDALONE -I"$CSRC" fuzz/fuzz_core.c "$CSRC/cr_core.c" "$CSRC/cr_hash.c" -lm \
+gcc -g -O1 -std=c99 -DCR_STANDALONE -I"$CSRC" fuzz/fuzz_core.c "$CSRC/cr_core.c" "$CSRC/cr_hash.c" "$CSRC/cr_maps.c" "$CSRC/cr_simd.c" -lm \
     -o "$BUILD/driver"
 printf '#include <stdlib.h>\nint main(void){char *p=malloc(8);p[8]=1;return 0;}\n' > "$BUILD/control.c"
 gcc -g -O0 "$BUILD/control.c" -o "$BUILD/control"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CoreError, NoEligibleModelError
+from .errors import ArgumentError, CoreError, NoEligibleModelError
 
 try:
     from ._cr_core import ffi, lib
@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 
 #: The C core's ABI version this Python code was written against. It is the one number kept on this
 #: side on purpose: a stale build is caught by comparing it with what the module was compiled from.
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 if lib.cr_abi_version() != ABI_VERSION:  # pragma: no cover - only a stale build can trip this
     raise ImportError(
@@ -34,6 +34,7 @@ MAX_CLUSTERS: int = lib.CR_MAX_CLUSTERS
 MAX_DIM: int = lib.CR_MAX_DIM
 MAX_MODELS: int = lib.CR_MAX_MODELS
 HASH_MAX_BYTES: int = lib.CR_HASH_MAX_BYTES
+KNN_MAX_ROWS: int = lib.CR_KNN_MAX_ROWS
 
 #: The statuses that mean an embedding's values (not its shape) were unroutable.
 STATUS_NONFINITE: int = lib.CR_ERR_NONFINITE
@@ -199,6 +200,55 @@ class Index:
         check(status, f"routing embedding {failed[0]} of the batch", failed[0] if failed[0] >= 0 else None)
         return results, rankings, scores, errors
 
+    def expected_errors(self, embeddings: np.ndarray, temperature: float) -> np.ndarray:
+        """(n, m) float64: each model's expected error for each row of an (n, d) float32 array, as
+        ``route`` computes it before scoring (the cluster rule's, every model)."""
+        _vectors(embeddings, 2)
+        n, d = embeddings.shape
+        out = np.empty((n, self.m), dtype=np.float64)
+        failed = ffi.new("int32_t *")
+        status = lib.cr_expected_errors(self._handle, n, d, ffi.from_buffer(_FLOATS, embeddings), temperature,
+                                        ffi.new("float[]", self.k), ffi.from_buffer("double[]", out), failed)
+        check(status, f"the expected errors of embedding {failed[0]}", failed[0] if failed[0] >= 0 else None)
+        return out
+
+    def rank_batch(self, expected: np.ndarray, eligible: Any, lam: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``route_batch``'s outputs for given (n, m) float64 expected errors (finite, >= 0) instead of
+        the clusters' (each result's cluster -1, similarity and margin 0: the caller's to fill)."""
+        n = expected.shape[0]
+        if expected.dtype != np.float64 or expected.shape != (n, self.m) or not expected.flags.c_contiguous:
+            raise ArgumentError(f"expected errors must be a C-contiguous float64 (n, {self.m}) array, "
+                                f"got {expected.dtype} {expected.shape}")
+        results = np.empty(n, dtype=RESULT_DTYPE)
+        rankings = np.empty((n, self.m), dtype=np.int32)
+        scores = np.empty((n, self.m), dtype=np.float32)
+        errors = np.empty((n, self.m), dtype=np.float32)
+        failed = ffi.new("int32_t *")
+        status = lib.cr_rank_errors(
+            self._handle, n, ffi.from_buffer("double[]", expected), eligible, ffi.new("cr_params *", (lam, 0.0)),
+            ffi.cast("cr_result *", ffi.from_buffer(results)), ffi.from_buffer("int32_t[]", rankings),
+            ffi.from_buffer("float[]", scores), ffi.from_buffer("float[]", errors), failed)
+        check(status, f"ranking the expected errors of row {failed[0]}", failed[0] if failed[0] >= 0 else None)
+        return results, rankings, scores, errors
+
+    def rank_one(self, expected: np.ndarray, eligible: Any, count: int, lam: float) -> Chosen:
+        """``choose``'s outputs for one row of given expected errors (an (m,) float64 C-contiguous
+        array, finite and >= 0); cluster -1, similarity and margin 0."""
+        if expected.dtype != np.float64 or expected.shape != (self.m,) or not expected.flags.c_contiguous:
+            raise ArgumentError(f"expected errors must be a C-contiguous float64 ({self.m},) array, "
+                                f"got {expected.dtype} {expected.shape}")
+        params, res, ranking, scores, errors, _, raw, at = self._buffers()
+        params.lam = lam
+        params.temperature = 0.0
+        failed = ffi.new("int32_t *")
+        status = lib.cr_rank_errors(self._handle, 1, ffi.from_buffer("double[]", expected), eligible, params, res,
+                                    ranking, scores, errors, failed)
+        if status:
+            check(status, "ranking expected errors")
+        out = (self._layouts.get(count) or self._layout(count)).unpack_from(raw, at)
+        return out[0], out[1], out[2], out[6:6 + count], out[6 + count:6 + 2 * count], out[-1], out[4], out[5]
+
 
 #: A single route's scratch: params, result, ranking, scores, errors and the similarities'
 #: buffer (cffi pointers), with the bytes that hold the result and the three arrays and the
@@ -285,3 +335,35 @@ class TopicIndex:
         if status:
             check(status, "the topic check of an embedding")
         return float(one[0])
+
+
+class KNNIndex:
+    """A C knn-prior map (cr_knn): owns the handle, freed when this object is collected."""
+
+    __slots__ = ("d", "m", "_handle", "_work_floats", "_k")
+
+    def __init__(self, store: np.ndarray, scores: np.ndarray, k: int, beta: float) -> None:
+        n, self.d = store.shape
+        self.m = scores.shape[1]
+        out = ffi.new("cr_knn **")
+        check(lib.cr_knn_new(n, self.d, self.m, k, beta, ffi.from_buffer("float[]", _f32(store)),
+                             ffi.from_buffer("float[]", _f32(scores)), out), "building the knn-prior map")
+        self._handle = ffi.gc(out[0], lib.cr_knn_free)
+        self._work_floats = int(lib.cr_knn_work_floats(self._handle))
+        self._k = k
+
+    def errors(self, embeddings: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """(n, m) float64 expected errors of an (n, d) float32 C-contiguous array, given the
+        cluster rule's (n, m) float64 ``prior``."""
+        _vectors(embeddings, 2)
+        n, d = embeddings.shape
+        prior = np.ascontiguousarray(prior, dtype=np.float64)
+        if prior.shape != (n, self.m):
+            raise ArgumentError(f"the prior must have shape ({n}, {self.m}), got {prior.shape}")
+        out = np.empty((n, self.m), dtype=np.float64)
+        failed = ffi.new("int32_t *")
+        status = lib.cr_knn_errors(self._handle, n, d, ffi.from_buffer(_FLOATS, embeddings),
+                                   ffi.from_buffer("double[]", prior), ffi.new("float[]", self._work_floats),
+                                   ffi.new("int32_t[]", self._k), ffi.from_buffer("double[]", out), failed)
+        check(status, f"the knn-prior map on embedding {failed[0]}", failed[0] if failed[0] >= 0 else None)
+        return out

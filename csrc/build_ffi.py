@@ -5,7 +5,7 @@ import sys
 from cffi import FFI
 
 HEADER = "csrc/cr_api.h"
-SOURCES = ["csrc/cr_core.c", "csrc/cr_hash.c", "csrc/cr_ood.c"]
+SOURCES = ["csrc/cr_core.c", "csrc/cr_hash.c", "csrc/cr_maps.c", "csrc/cr_ood.c", "csrc/cr_simd.c"]
 
 ffibuilder = FFI()
 with open(HEADER, encoding="utf-8") as fh:

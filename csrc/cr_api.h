@@ -20,7 +20,7 @@ enum cr_status {
     CR_ERR_ZERO_VECTOR = 7   /* an embedding or centroid has zero norm */
 };
 
-enum { CR_ABI_VERSION = 4 };
+enum { CR_ABI_VERSION = 5 };
 
 /* Upper bounds checked by cr_index_new, so sizes never overflow. */
 enum { CR_MAX_CLUSTERS = 65536, CR_MAX_DIM = 65536, CR_MAX_MODELS = 4096 };
@@ -94,11 +94,56 @@ int cr_route_batch(const cr_index *index, int32_t n, int32_t d, const float *emb
                    int32_t *rankings, float *scores, float *errors, float *work,
                    int32_t *failed_row);
 
+/* Each model's expected error for n embeddings (n x d; d must equal the index's dimension), as
+ * cr_route computes it before scoring: the nearest cluster's rates (temperature 0) or their mix
+ * over the clusters by the soft-assignment weights (temperature > 0; the float weights' rounding
+ * may take a mix of rates of 1 a little past 1), for every model, into expected[n x m] (row-major). work: k floats of scratch. Stops at the first failing row and
+ * reports its index. */
+int cr_expected_errors(const cr_index *index, int32_t n, int32_t d, const float *embeddings, double temperature,
+                       float *work, double *expected, int32_t *failed_row);
+
+/* Rank given expected errors (n x m, row-major, each finite and >= 0: a mix of rates may pass 1 by
+ * its float rounding, so 1 is not a bound here) with the index's costs:
+ * what cr_route_batch does after its expected errors, with the same scores, tie-breaks, mask and
+ * tier-rule inputs. Each result's cluster is -1 and its similarity and margin 0 (the caller's to
+ * fill). Stops at the first failing row and reports its index. */
+int cr_rank_errors(const cr_index *index, int32_t n, const double *expected, const uint8_t *eligible,
+                   const cr_params *params, cr_result *results, int32_t *rankings, float *scores, float *errors,
+                   int32_t *failed_row);
+
 /* The hash embedder: signed feature hashing of the ASCII-lowercased byte n-grams (n = 1..4)
  * and words of a UTF-8 text into dim buckets, L2-normalised. Texts longer than max_bytes are
  * truncated to their first max_bytes/2 and last max_bytes/2 bytes. A text with no feature
  * (empty) is CR_ERR_ZERO_VECTOR. */
 int cr_hash_embed(const char *text, size_t len, size_t max_bytes, int32_t dim, float *out);
+
+/* ---- The knn-prior map (csrc/cr_maps.c; cactus_router.maps.KNNPrior) ---- */
+
+/* Most stored rows cr_knn_new takes (the profile format's own bound on an array's side). */
+enum { CR_KNN_MAX_ROWS = 65536 };
+
+/* An immutable knn-prior map, owned by C (cr_knn_new allocates too). */
+typedef struct cr_knn cr_knn;
+
+/* Build a map from float32 copies of its arrays (both copied):
+ *   store   n x d   the training embeddings (unit rows)
+ *   scores  n x m   their scores per model, each in [0, 1] (CR_ERR_RANGE otherwise)
+ *   k       1 <= k <= n neighbours averaged; beta >= 0 pseudo-neighbours holding the prior
+ * Free with cr_knn_free. */
+int cr_knn_new(int32_t n, int32_t d, int32_t m, int32_t k, double beta, const float *store, const float *scores,
+               cr_knn **out);
+void cr_knn_free(cr_knn *knn);
+
+/* Floats of scratch cr_knn_errors needs in work (its iwork needs k int32s). */
+int32_t cr_knn_work_floats(const cr_knn *knn);
+
+/* The map's expected errors of n embeddings (n x d row-major, any non-zero norm: each is
+ * normalised first) into errors[n x m], given the cluster rule's expected errors prior[n x m]
+ * (each finite and >= 0, as cr_expected_errors gives them): clip(1 - (sum of the k nearest rows' scores + beta (1 - prior)) / (k + beta),
+ * 0, 1), nearest by dot product with ties to the lower row. Stops at the first failing row and
+ * reports its index. */
+int cr_knn_errors(const cr_knn *knn, int32_t n, int32_t d, const float *embeddings, const double *prior,
+                  float *work, int32_t *iwork, double *errors, int32_t *failed_row);
 
 /* ---- The "unseen topic" check (csrc/cr_ood.c; cactus_router.ood.TopicDetector) ---- */
 

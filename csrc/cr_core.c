@@ -101,7 +101,7 @@ int cr_index_new(int32_t k, int32_t d, int32_t m, const float *centroids,
     }
     for (int32_t c = 0; c < k; c++) {
         int finite;
-        double ss = sumsq_checked(centroids + (size_t)c * d, d, &finite);
+        double ss = cr_sumsq_checked(centroids + (size_t)c * d, d, &finite);
         if (!finite) return CR_ERR_NONFINITE;
         if (ss == 0.0) return CR_ERR_ZERO_VECTOR;
     }
@@ -121,7 +121,7 @@ int cr_index_new(int32_t k, int32_t d, int32_t m, const float *centroids,
         const float *src = centroids + (size_t)c * d;
         float *dst = ix->centroids + (size_t)c * d;
         int finite;
-        double inv = 1.0 / sqrt(sumsq_checked(src, d, &finite));
+        double inv = 1.0 / sqrt(cr_sumsq_checked(src, d, &finite));
         for (int32_t i = 0; i < d; i++) dst[i] = (float)((double)src[i] * inv);
     }
     memcpy(ix->error_rates, error_rates, km * sizeof(float));
@@ -156,12 +156,14 @@ static int ranks_before(float sa, double ca, int32_t a, float sb, double cb, int
     return a < b;
 }
 
-static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible, const cr_params *p,
-                     cr_result *res, int32_t *ranking, float *scores, float *errors, float *sims)
+/* The embedding's nearest centroid (cosine): *best, its similarity *s1 and the second best *s2;
+ * each similarity in sims[c] when sims is not NULL. */
+static int nearest(const cr_index *ix, const float *e, float *sims, int32_t *best_out, double *s1_out,
+                   double *s2_out)
 {
-    const int32_t k = ix->k, d = ix->d, m = ix->m;
+    const int32_t k = ix->k, d = ix->d;
     int finite;
-    double ss = sumsq_checked(e, (size_t)d, &finite);
+    double ss = cr_sumsq_checked(e, (size_t)d, &finite);
     if (!finite) return CR_ERR_NONFINITE;
     if (ss == 0.0) return CR_ERR_ZERO_VECTOR;
     double norm = sqrt(ss);
@@ -183,76 +185,117 @@ static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible
             s2 = s;
         }
     }
+    *best_out = best;
+    *s1_out = s1;
+    *s2_out = s2;
+    return CR_OK;
+}
 
+/* The eligible models' lowest cost *cmin and cost span *span; returns how many are eligible. */
+static int32_t cost_range(const cr_index *ix, const uint8_t *eligible, double *cmin_out, double *span_out)
+{
     double cmin = INFINITY, cmax = -INFINITY;
     int32_t n = 0;
-    for (int32_t j = 0; j < m; j++) {
+    for (int32_t j = 0; j < ix->m; j++) {
         if (eligible && !eligible[j]) continue;
         if (ix->costs[j] < cmin) cmin = ix->costs[j];
         if (ix->costs[j] > cmax) cmax = ix->costs[j];
         n++;
     }
-    if (n == 0) return CR_ERR_NO_ELIGIBLE;
-    double span = cmax - cmin;
-    const float *rates = ix->error_rates + (size_t)best * m;
-    const int soft = p->temperature > 0.0 && k > 1;
-    double wsum = 0.0;
-    if (soft) { /* softmax weights, shifted by the best similarity so exp() cannot overflow */
-        const double top = (double)sims[best]; /* the stored (float) maximum, not s1 */
-        for (int32_t c = 0; c < k; c++) {
-            double w = exp(((double)sims[c] - top) / p->temperature);
-            sims[c] = (float)w;
-            wsum += w;
-        }
-        for (int32_t c = 0; c < k; c++) sims[c] = (float)((double)sims[c] / wsum);
-    }
+    *cmin_out = cmin;
+    *span_out = cmax - cmin;
+    return n;
+}
 
-    /* Soft assignment: every model's rates mixed over the clusters, models in the inner loop
-     * (each model's sum still runs over the clusters in order), a chunk of models at a time. */
-    enum { CHUNK = 64 };
-    double mixed[CHUNK];
-    /* Insertion sort by (score, cost, index): M is small, and it needs no scratch memory. */
-    int32_t filled = 0;
-    for (int32_t j = 0; j < m; j++) {
-        if (soft && j % CHUNK == 0) {
-            const int32_t width = m - j < CHUNK ? m - j : CHUNK;
-            for (int32_t u = 0; u < width; u++) mixed[u] = 0.0;
-            for (int32_t c = 0; c < k; c++) {
-                const double w = (double)sims[c];
-                const float *row = ix->error_rates + (size_t)c * m + j;
-                for (int32_t u = 0; u < width; u++) mixed[u] += w * (double)row[u];
-            }
-        }
-        if (eligible && !eligible[j]) continue;
-        double err = soft ? mixed[j % CHUNK] : (double)rates[j];
-        double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
-        float sc = (float)(err + p->lam * nc);
-        int32_t q = filled;
-        while (q > 0 && ranks_before(sc, ix->costs[j], j, scores[q - 1], ix->costs[ranking[q - 1]], ranking[q - 1])) {
-            ranking[q] = ranking[q - 1];
-            scores[q] = scores[q - 1];
-            errors[q] = errors[q - 1];
-            q--;
-        }
-        ranking[q] = j;
-        scores[q] = sc;
-        errors[q] = (float)err;
-        filled++;
+/* sims[c] (similarities) to softmax weights at the temperature, shifted by the best similarity so
+ * exp() cannot overflow. */
+static void soft_weights(const cr_index *ix, float *sims, int32_t best, double temperature)
+{
+    double wsum = 0.0;
+    const double top = (double)sims[best]; /* the stored (float) maximum, not s1 */
+    for (int32_t c = 0; c < ix->k; c++) {
+        double w = exp(((double)sims[c] - top) / temperature);
+        sims[c] = (float)w;
+        wsum += w;
     }
-    /* The derived tier rule's inputs: each expected error recomputed from its (float) score. */
+    for (int32_t c = 0; c < ix->k; c++) sims[c] = (float)((double)sims[c] / wsum);
+}
+
+enum { CHUNK = 64 }; /* models mixed a pass: each model's sum still runs over the clusters in order */
+
+/* mixed[u] = models j .. j + width - 1's rates mixed over the clusters by the weights w. */
+static void mix(const cr_index *ix, const float *w, int32_t j, int32_t width, double *mixed)
+{
+    for (int32_t u = 0; u < width; u++) mixed[u] = 0.0;
+    for (int32_t c = 0; c < ix->k; c++) {
+        const double wc = (double)w[c];
+        const float *row = ix->error_rates + (size_t)c * ix->m + j;
+        for (int32_t u = 0; u < width; u++) mixed[u] += wc * (double)row[u];
+    }
+}
+
+/* Insert model j (expected error err) into the first *filled places of the ranking, by (score,
+ * cost, index): insertion sort, M is small and it needs no scratch memory. */
+static void insert_ranked(const cr_index *ix, int32_t j, double err, double lam, double cmin, double span,
+                          int32_t *ranking, float *scores, float *errors, int32_t *filled)
+{
+    double nc = span > 0.0 ? (ix->costs[j] - cmin) / span : 0.0;
+    float sc = (float)(err + lam * nc);
+    int32_t q = *filled;
+    while (q > 0 && ranks_before(sc, ix->costs[j], j, scores[q - 1], ix->costs[ranking[q - 1]], ranking[q - 1])) {
+        ranking[q] = ranking[q - 1];
+        scores[q] = scores[q - 1];
+        errors[q] = errors[q - 1];
+        q--;
+    }
+    ranking[q] = j;
+    scores[q] = sc;
+    errors[q] = (float)err;
+    (*filled)++;
+}
+
+/* The derived tier rule's inputs, each expected error recomputed from its (float) score, and the
+ * count, into res. */
+static void finish(const cr_index *ix, double lam, int32_t n, double cmin, double span, const int32_t *ranking,
+                   const float *scores, cr_result *res)
+{
     double best_err = INFINITY, cheapest_err = INFINITY;
     for (int32_t q = 0; q < n; q++) {
         const double cost = ix->costs[ranking[q]];
-        const double e = (double)scores[q] - p->lam * (span > 0.0 ? (cost - cmin) / span : 0.0);
+        const double e = (double)scores[q] - lam * (span > 0.0 ? (cost - cmin) / span : 0.0);
         if (e < best_err) best_err = e;
         if (cost == cmin && e < cheapest_err) cheapest_err = e;
     }
-    res->cluster = best;
-    res->similarity = (float)s1;
-    res->margin = k > 1 ? (float)(s1 - s2) : 2.0f;
     res->n_ranked = n;
     res->best_error = best_err;
     res->cheapest_error = cheapest_err;
+}
+
+static int route_one(const cr_index *ix, const float *e, const uint8_t *eligible, const cr_params *p,
+                     cr_result *res, int32_t *ranking, float *scores, float *errors, float *sims)
+{
+    int32_t best;
+    double s1, s2, cmin, span;
+    int st = nearest(ix, e, sims, &best, &s1, &s2);
+    if (st != CR_OK) return st;
+    int32_t n = cost_range(ix, eligible, &cmin, &span);
+    if (n == 0) return CR_ERR_NO_ELIGIBLE;
+    const int32_t m = ix->m;
+    const float *rates = ix->error_rates + (size_t)best * m;
+    const int soft = p->temperature > 0.0 && ix->k > 1;
+    if (soft) soft_weights(ix, sims, best, p->temperature);
+    double mixed[CHUNK];
+    int32_t filled = 0;
+    for (int32_t j = 0; j < m; j++) {
+        if (soft && j % CHUNK == 0) mix(ix, sims, j, m - j < CHUNK ? m - j : CHUNK, mixed);
+        if (eligible && !eligible[j]) continue;
+        insert_ranked(ix, j, soft ? mixed[j % CHUNK] : (double)rates[j], p->lam, cmin, span, ranking, scores, errors,
+                      &filled);
+    }
+    finish(ix, p->lam, n, cmin, span, ranking, scores, res);
+    res->cluster = best;
+    res->similarity = (float)s1;
+    res->margin = ix->k > 1 ? (float)(s1 - s2) : 2.0f;
     return CR_OK;
 }
 
@@ -294,6 +337,68 @@ int cr_route_batch(const cr_index *index, int32_t n, int32_t d, const float *emb
             *failed_row = i;
             return st;
         }
+    }
+    return CR_OK;
+}
+
+int cr_expected_errors(const cr_index *index, int32_t n, int32_t d, const float *embeddings, double temperature,
+                       float *work, double *expected, int32_t *failed_row)
+{
+    if (!index || !embeddings || !work || !expected || !failed_row) return CR_ERR_NULL;
+    *failed_row = -1;
+    if (!isfinite(temperature)) return CR_ERR_NONFINITE;
+    if (temperature < 0.0) return CR_ERR_RANGE;
+    if (n < 0 || d != index->d) return CR_ERR_SHAPE;
+    const int32_t m = index->m;
+    const int soft = temperature > 0.0 && index->k > 1;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t best;
+        double s1, s2, *out = expected + (size_t)i * (size_t)m;
+        int st = nearest(index, embeddings + (size_t)i * (size_t)d, work, &best, &s1, &s2);
+        if (st != CR_OK) {
+            *failed_row = i;
+            return st;
+        }
+        if (!soft) {
+            for (int32_t j = 0; j < m; j++) out[j] = (double)index->error_rates[(size_t)best * m + j];
+            continue;
+        }
+        soft_weights(index, work, best, temperature);
+        for (int32_t j = 0; j < m; j += CHUNK) mix(index, work, j, m - j < CHUNK ? m - j : CHUNK, out + j);
+    }
+    return CR_OK;
+}
+
+int cr_rank_errors(const cr_index *index, int32_t n, const double *expected, const uint8_t *eligible,
+                   const cr_params *params, cr_result *results, int32_t *rankings, float *scores, float *errors,
+                   int32_t *failed_row)
+{
+    /* no scratch here (the temperature is not used): expected stands in for it */
+    int st = check_route_args(index, expected, params, results, rankings, scores, errors, expected);
+    if (st != CR_OK) return st;
+    if (!failed_row) return CR_ERR_NULL;
+    *failed_row = -1;
+    if (n < 0) return CR_ERR_SHAPE;
+    const int32_t m = index->m;
+    double cmin, span;
+    int32_t count = cost_range(index, eligible, &cmin, &span);
+    if (count == 0) return CR_ERR_NO_ELIGIBLE;
+    for (int32_t i = 0; i < n; i++) {
+        const double *row = expected + (size_t)i * (size_t)m;
+        int32_t *ranking = rankings + (size_t)i * (size_t)m, filled = 0;
+        float *sc = scores + (size_t)i * (size_t)m, *er = errors + (size_t)i * (size_t)m;
+        for (int32_t j = 0; j < m; j++) {
+            if (!isfinite(row[j]) || row[j] < 0.0) {
+                *failed_row = i;
+                return isfinite(row[j]) ? CR_ERR_RANGE : CR_ERR_NONFINITE;
+            }
+        }
+        for (int32_t j = 0; j < m; j++)
+            if (!eligible || eligible[j]) insert_ranked(index, j, row[j], params->lam, cmin, span, ranking, sc, er, &filled);
+        finish(index, params->lam, count, cmin, span, ranking, sc, results + i);
+        results[i].cluster = -1;
+        results[i].similarity = 0.0f;
+        results[i].margin = 0.0f;
     }
     return CR_OK;
 }

@@ -40,65 +40,6 @@ struct cr_topic {
 };
 
 typedef float cr_v8 __attribute__((vector_size(32)));
-enum { ROWS = 4 }; /* rows that share a pass over a: independent sums in flight hide the adds' latency */
-
-/* out[q] = the sum over i < n of a[i] * b[q n + i] (diff 0) or of (a[i] - b[q n + i])^2 (diff 1),
- * for q < m, in one fixed order: 16 lanes (lane l sums the i = l mod 16 of the whole 16-float
- * blocks), halved pairwise (lane l += lane l + w for w = 8, 4, 2, 1), then the tail in order.
- * Every row's order is the same whatever m, so its sum is too. Vectorised without -ffast-math. */
-static inline __attribute__((always_inline)) void block_sums(int diff, int m, const float *a, const float *b,
-                                                             size_t n, float *out)
-{
-    cr_v8 acc[ROWS][2];
-    for (int q = 0; q < m; q++) acc[q][0] = acc[q][1] = (cr_v8){0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        cr_v8 x0, x1, y0, y1;
-        memcpy(&x0, a + i, sizeof x0);
-        memcpy(&x1, a + i + 8, sizeof x1);
-        for (int q = 0; q < m; q++) {
-            memcpy(&y0, b + (size_t)q * n + i, sizeof y0);
-            memcpy(&y1, b + (size_t)q * n + i + 8, sizeof y1);
-            if (diff) {
-                y0 = x0 - y0;
-                y1 = x1 - y1;
-                acc[q][0] += y0 * y0;
-                acc[q][1] += y1 * y1;
-            } else {
-                acc[q][0] += x0 * y0;
-                acc[q][1] += x1 * y1;
-            }
-        }
-    }
-    for (int q = 0; q < m; q++) {
-        const float *row = b + (size_t)q * n;
-        float lane[16];
-        memcpy(lane, &acc[q][0], sizeof acc[q][0]);
-        memcpy(lane + 8, &acc[q][1], sizeof acc[q][1]);
-        for (int w = 8; w > 0; w /= 2)
-            for (int l = 0; l < w; l++) lane[l] += lane[l + w];
-        float sum = lane[0];
-        for (size_t j = i; j < n; j++) {
-            float t = diff ? a[j] - row[j] : a[j];
-            sum += diff ? t * t : t * row[j];
-        }
-        out[q] = sum;
-    }
-}
-
-/* block_sums over `count` rows of n floats, ROWS at a time. */
-CR_HOT static void row_sums(int diff, const float *a, const float *rows, size_t count, size_t n, float *out)
-{
-    size_t r = 0;
-    if (diff) {
-        for (; r + ROWS <= count; r += ROWS) block_sums(1, ROWS, a, rows + r * n, n, out + r);
-        for (; r < count; r++) block_sums(1, 1, a, rows + r * n, n, out + r);
-    } else {
-        for (; r + ROWS <= count; r += ROWS) block_sums(0, ROWS, a, rows + r * n, n, out + r);
-        for (; r < count; r++) block_sums(0, 1, a, rows + r * n, n, out + r);
-    }
-}
-
 enum { PANEL = 64 }; /* columns a panel: eight 8-float vectors */
 
 static size_t panel_floats(size_t d)
@@ -197,7 +138,7 @@ static int group_store(cr_topic *t, const float *means, const float *store)
     }
     for (size_t r = 0; r < s; r++) {
         size_t best = 0;
-        row_sums(0, store + r * d, t->groups, c, d, sims);
+        cr_row_sums(0, store + r * d, t->groups, c, d, sims);
         for (size_t j = 1; j < c; j++)
             if (sims[j] > sims[best]) best = j;
         group[r] = (int32_t)best;
@@ -279,7 +220,7 @@ static void centred(const cr_topic *t, const float *u, float *z)
     size_t d = (size_t)t->d;
     int finite;
     for (size_t i = 0; i < d; i++) z[i] = u[i] - t->centre[i];
-    double cn = sumsq_checked(z, d, &finite);
+    double cn = cr_sumsq_checked(z, d, &finite);
     float cinv = (float)(1.0 / fmax(sqrt(cn), 1e-12));
     for (size_t i = 0; i < d; i++) z[i] *= cinv;
 }
@@ -303,7 +244,7 @@ static double neighbour_score(const cr_topic *t, const float *u, float *z, float
 {
     size_t d = (size_t)t->d, s = (size_t)t->s;
     centred(t, u, z);
-    row_sums(0, z, t->store, s, d, sims);
+    cr_row_sums(0, z, t->store, s, d, sims);
     return top_k_mean(sims, s, t->k);
 }
 
@@ -319,14 +260,14 @@ static double neighbour_bound(const cr_topic *t, const float *u, float *z, float
 {
     size_t d = (size_t)t->d, c = (size_t)t->c, n = 0;
     centred(t, u, z);
-    row_sums(0, z, t->groups, c, d, near);
+    cr_row_sums(0, z, t->groups, c, d, near);
     for (size_t p = 0; p < PROBE && p < c; p++) {
         size_t best = 0;
         for (size_t j = 1; j < c; j++)
             if (near[j] > near[best]) best = j;
         near[best] = -INFINITY;
         size_t rows = (size_t)(t->first[best + 1] - t->first[best]);
-        row_sums(0, z, t->store + (size_t)t->first[best] * d, rows, d, sims + n);
+        cr_row_sums(0, z, t->store + (size_t)t->first[best] * d, rows, d, sims + n);
         n += rows;
     }
     return n < (size_t)t->k ? -INFINITY : top_k_mean(sims, n, t->k);
@@ -337,7 +278,7 @@ static double mahalanobis_score(const cr_topic *t, const float *u, float *z, flo
 {
     size_t d = (size_t)t->d;
     tri_times(u, t->panels, d, z);
-    row_sums(1, z, t->mz, (size_t)t->c, d, dist);
+    cr_row_sums(1, z, t->mz, (size_t)t->c, d, dist);
     float nearest = INFINITY;
     for (int32_t j = 0; j < t->c; j++)
         if (dist[j] < nearest) nearest = dist[j];
@@ -350,7 +291,7 @@ static int familiarity_row(const cr_topic *t, const float *x, double cutoff, flo
 {
     size_t d = (size_t)t->d;
     int finite;
-    double nn = sumsq_checked(x, d, &finite);
+    double nn = cr_sumsq_checked(x, d, &finite);
     if (!finite) return CR_ERR_NONFINITE;
     if (nn == 0.0) return CR_ERR_ZERO_VECTOR;
     float inv = (float)(1.0 / sqrt(nn));

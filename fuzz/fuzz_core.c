@@ -7,7 +7,7 @@
  * the contract in cr_api.h: a status outside the enum, a non-finite or unsorted score, a
  * ranking that is not a set of eligible models, soft-assignment weights that do not sum to 1.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc fuzz/fuzz_core.c csrc/cr_core.c csrc/cr_hash.c -lm
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc fuzz/fuzz_core.c csrc/cr_core.c csrc/cr_hash.c csrc/cr_maps.c csrc/cr_simd.c -lm
  *
  * Built with -DCR_STANDALONE (no libFuzzer), main() runs each file named on the command line
  * once: the driver valgrind runs over the corpus the fuzzer grew (see .ci/sanitizers.sh).
@@ -231,6 +231,35 @@ static void fuzz_route(stream *s)
         /* A failing row is named; an argument error may leave failed_row untouched or -1. */
         CHECK(failed == 12345 || failed == -1 || (failed >= 0 && failed < n));
     }
+    /* The same batch taken apart (every model's expected errors) and ranked again must give the
+     * same rankings and scores, row for row. */
+    double *expected = malloc(nn * mm * sizeof(double));
+    cr_result *res2 = malloc(nn * sizeof(cr_result));
+    int32_t *ranking2 = malloc(nn * mm * sizeof(int32_t));
+    float *scores2 = malloc(nn * mm * sizeof(float)), *errors2 = malloc(nn * mm * sizeof(float));
+    CHECK(expected && res2 && ranking2 && scores2 && errors2);
+    int st_batch = st;
+    st = cr_expected_errors(ix, n, d, emb, temperature, work, expected, &failed);
+    check_status(st);
+    if (st == CR_OK) {
+        /* in [0, 1] up to the float weights' rounding (k of them, each within half an ulp) */
+        for (size_t i = 0; i < (size_t)n * mm; i++)
+            CHECK(expected[i] >= 0.0 && expected[i] <= 1.0 + 1.2e-7 * (double)kk);
+        st = cr_rank_errors(ix, n, expected, mask, &params, res2, ranking2, scores2, errors2, &failed);
+        check_status(st);
+        if (st == CR_OK && st_batch == CR_OK)
+            for (int32_t r = 0; r < n; r++) {
+                CHECK(res2[r].n_ranked == res[r].n_ranked && res2[r].cluster == -1);
+                for (int32_t q = 0; q < res[r].n_ranked; q++)
+                    CHECK(ranking2[(size_t)r * mm + q] == ranking[(size_t)r * mm + q]
+                          && scores2[(size_t)r * mm + q] == scores[(size_t)r * mm + q]);
+            }
+    }
+    free(expected);
+    free(res2);
+    free(ranking2);
+    free(scores2);
+    free(errors2);
     CHECK(cr_route_batch(ix, -1, d, emb, mask, &params, res, ranking, scores, errors, work, &failed) != CR_OK);
     CHECK(cr_route(NULL, emb, d, mask, &params, res, ranking, scores, errors, NULL) == CR_ERR_NULL);
     /* A vector of another width is refused before any of it is read (it may be shorter than d). */
@@ -251,13 +280,69 @@ static void fuzz_route(stream *s)
     cr_index_free(ix);
 }
 
+/* The knn-prior map: any shape and values; on success every error is in [0, 1] and each row of a
+ * batch equals the same row routed alone. */
+static void fuzz_knn(stream *s)
+{
+    int32_t n = (int32_t)(next(s) % 40) - 2, d = (int32_t)(next(s) % 20) - 1, m = (int32_t)(next(s) % 6) - 1;
+    int32_t k = (int32_t)(next(s) % 12) - 1;
+    double beta = (next(s) & 1) ? next_double(s) : (double)(next(s) % 50);
+    size_t nn = n > 0 ? (size_t)n : 1, dd = d > 0 ? (size_t)d : 1, mm = m > 0 ? (size_t)m : 1;
+    float *store = malloc(nn * dd * sizeof(float)), *scores = malloc(nn * mm * sizeof(float));
+    CHECK(store && scores);
+    for (size_t i = 0; i < nn * dd; i++) store[i] = next_float(s);
+    for (size_t i = 0; i < nn * mm; i++) scores[i] = (next(s) % 16 == 0) ? next_float(s) : next_rate(s);
+    cr_knn *knn = (cr_knn *)(uintptr_t)1;
+    int st = cr_knn_new(n, d, m, k, beta, store, scores, &knn);
+    check_status(st);
+    free(store);
+    free(scores);
+    if (st != CR_OK) {
+        CHECK(knn == NULL);
+        return;
+    }
+    int32_t rows = (int32_t)(next(s) % 4);
+    size_t rr = rows > 0 ? (size_t)rows : 1;
+    float *x = malloc(rr * dd * sizeof(float)), *work = malloc((size_t)cr_knn_work_floats(knn) * sizeof(float));
+    double *prior = malloc(rr * mm * sizeof(double)), *out = malloc(rr * mm * sizeof(double));
+    double *one = malloc(mm * sizeof(double));
+    int32_t *iwork = malloc((size_t)k * sizeof(int32_t)), failed = 12345;
+    CHECK(x && work && prior && out && one && iwork);
+    for (size_t i = 0; i < rr * dd; i++) x[i] = next_float(s);
+    for (size_t i = 0; i < rr * mm; i++) prior[i] = (next(s) % 16 == 0) ? next_double(s) : (double)next_rate(s);
+    st = cr_knn_errors(knn, rows, d, x, prior, work, iwork, out, &failed);
+    check_status(st);
+    if (st == CR_OK) {
+        CHECK(failed == -1);
+        for (int32_t r = 0; r < rows; r++) {
+            CHECK(cr_knn_errors(knn, 1, d, x + (size_t)r * dd, prior + (size_t)r * mm, work, iwork, one, &failed)
+                  == CR_OK);
+            for (size_t j = 0; j < mm; j++) CHECK(one[j] == out[(size_t)r * mm + j] && one[j] >= 0.0 && one[j] <= 1.0);
+        }
+    } else {
+        CHECK(failed >= 0 && failed < rows);
+    }
+    CHECK(cr_knn_errors(knn, rows, d + 1, x, prior, work, iwork, out, &failed) == CR_ERR_SHAPE);
+    CHECK(cr_knn_errors(NULL, rows, d, x, prior, work, iwork, out, &failed) == CR_ERR_NULL);
+    free(x);
+    free(work);
+    free(prior);
+    free(out);
+    free(one);
+    free(iwork);
+    cr_knn_free(knn);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     stream s = {data, size, 0};
     if (size == 0) return 0;
     CHECK(cr_abi_version() == CR_ABI_VERSION);
-    if (next(&s) % 4 == 0)
+    uint8_t which = next(&s) % 8;
+    if (which < 2)
         fuzz_hash(&s);
+    else if (which < 4)
+        fuzz_knn(&s);
     else
         fuzz_route(&s);
     return 0;

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _native
 from .._frozen import freeze_arrays
 from ..errors import ProfileError
 from ..ood._plain import integer, mapping, number, unit
@@ -48,8 +49,11 @@ class KNNPrior:
 
     def __post_init__(self) -> None:
         freeze_arrays(self, vectors=np.float16, scores=np.float16)
-        object.__setattr__(self, "_v32", self.vectors.astype(np.float32))
-        object.__setattr__(self, "_s64", self.scores.astype(np.float64))
+        object.__setattr__(self, "_native", _native.KNNIndex(self.vectors, self.scores, self.k, self.beta))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its fields (Ray ships profiles to its workers): the C handle is rebuilt on load.
+        return (type(self), (self.vectors, self.scores, self.k, self.beta))
 
     @property
     def dim(self) -> int:
@@ -60,17 +64,20 @@ class KNNPrior:
         return int(self.scores.shape[1])
 
     def errors(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """(n, M) predicted error of each model on each embedding, given the cluster rule's (n, M) errors."""
-        store: np.ndarray = self._v32  # type: ignore[attr-defined]
-        scores: np.ndarray = self._s64  # type: ignore[attr-defined]
-        q = unit(np.atleast_2d(x).astype(np.float32))
-        # one row: einsum, not BLAS, whose threads cost milliseconds on a busy machine (benchmarks/map_cost.py)
-        sims = np.einsum("d,nd->n", q[0], store)[None, :] if len(q) == 1 else q @ store.T
+        """(n, M) predicted error of each model on each (non-zero) embedding, given the cluster
+        rule's (n, M) errors, computed by the C core (csrc/cr_maps.c): each row by the same code
+        alone or in a batch, so both give the same bits."""
+        q = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float32)
+        out: np.ndarray = self._native.errors(q, np.atleast_2d(prior))  # type: ignore[attr-defined]
+        return out
+
+    def errors_reference(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """``errors`` in NumPy: the definition the C core is tested against (its ties may differ)."""
+        store, scores = self.vectors.astype(np.float32), self.scores.astype(np.float64)
+        sims = unit(np.atleast_2d(x).astype(np.float64)) @ store.T
         k = self.k
-        near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.broadcast_to(
-            np.arange(sims.shape[1]), sims.shape)
-        knn = scores[near].mean(axis=1)
-        quality = (k * knn + self.beta * (1.0 - prior)) / (k + self.beta)
+        near = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        quality = (scores[near].sum(axis=1) + self.beta * (1.0 - prior)) / (k + self.beta)
         return np.asarray(np.clip(1.0 - quality, 0.0, 1.0))
 
     def with_model(self, x: np.ndarray, scores: np.ndarray, cluster_quality: Callable[[np.ndarray], np.ndarray]
