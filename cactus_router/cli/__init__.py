@@ -19,6 +19,7 @@ from .route import convert, info, models, route
 from .serve import serve
 from .tiers import label_tiers, policy, spend
 from .train import add_model_command, calibrate_command, train
+from .tune import tune_encoder_command
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +29,7 @@ def cli() -> None:
 
 
 for _command in (route, info, models, convert, train, calibrate_command, add_model_command, eval_command, cascade,
-                 judge, serve, label_tiers, policy, spend):
+                 judge, serve, label_tiers, policy, spend, tune_encoder_command):
     cli.add_command(_command)
 
 

@@ -75,7 +75,7 @@ _BY_SPEC = {e.spec: e for e in REGISTRY}
 _BY_STORED = {e.stored: e for e in REGISTRY}
 
 #: Names accepted by get_embedder.
-NAMES = (*(e.spec for e in REGISTRY), "hash:DIM", "cactus:PATH")
+NAMES = (*(e.spec for e in REGISTRY), "hash:DIM", "cactus:PATH", "minilm-l3-tuned:PATH")
 #: The embedder train uses unless told otherwise, and the bundled default profile's: chosen by
 #: routing quality and latency side by side (README, "The embedders side by side").
 DEFAULT_EMBEDDER = "minilm-l3:fp32"
@@ -106,6 +106,10 @@ def get_embedder(spec: str | Embedder) -> Embedder:
 
         cactus: Embedder = CactusEmbedder(spec.partition(":")[2])
         return cactus
+    if spec.startswith("minilm-l3-tuned:"):
+        from .minilm_l3 import TunedMiniLML3Embedder
+
+        return TunedMiniLML3Embedder(spec.partition(":")[2])
     raise EmbedderError(f"unknown embedder {spec!r}; choose one of: {', '.join(NAMES)}")
 
 
@@ -121,5 +125,5 @@ def embedder_for_profile(info: EmbedderInfo) -> Embedder:
     raise EmbedderError(
         f"the profile was built with embedder {info.name!r}, which cactus-router cannot create by "
         "name; pass it explicitly, e.g. Router.load(profile, embedder=CactusEmbedder(bundle_path)) "
-        "or --embedder cactus:PATH"
+        "or --embedder cactus:PATH (a tuned encoder: --embedder minilm-l3-tuned:PATH)"
     )

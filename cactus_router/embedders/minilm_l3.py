@@ -164,3 +164,23 @@ class MiniLML3Embedder(MiniLMEmbedder):
         # so a batched embedding would depend on its neighbours; one prompt per call keeps
         # embed_many(texts)[i] == embed(texts[i]), and batching bought no speed here.
         return np.concatenate([self._run([row]) for row in self._ids(texts)])
+
+
+class TunedMiniLML3Embedder(MiniLML3Embedder):
+    """A routing-tuned paraphrase-MiniLM-L3-v2 (``cactus_router.tuning.tune_encoder``'s ONNX file),
+    fp32, with the same tokenizer, truncation and pooling. Its name differs from the base model's,
+    and its fingerprint digests its probe embeddings, so a profile built with one tuned file
+    refuses the base model and any other tuned file.
+
+    Raises:
+        EmbedderError: the file is missing, or is not such an export.
+    """
+
+    name = "paraphrase-minilm-l3-v2-tuned"
+
+    def __init__(self, model_path: str | os.PathLike[str], *, threads: int = 0) -> None:
+        if not os.fspath(model_path) or not Path(model_path).is_file():
+            raise EmbedderError(f"minilm-l3-tuned: no model file at {os.fspath(model_path)!r}; "
+                                "make one with cactus-router tune-encoder")
+        super().__init__(int8=False, threads=threads, model_path=model_path)
+        self.name = TunedMiniLML3Embedder.name
